@@ -1,0 +1,331 @@
+package token
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on user input enforced by the Service.
+const (
+	// MaxLabelLen is the longest label, in characters, after trimming.
+	MaxLabelLen = 100
+	// MaxOwnerLen is the longest owner identity accepted.
+	MaxOwnerLen = 200
+	// DefaultMaxTokensPerUser applies when Policy.MaxTokensPerUser is zero.
+	DefaultMaxTokensPerUser = 25
+	// DateLayout is the layout of expiry dates (UTC calendar days).
+	DateLayout = "2006-01-02"
+)
+
+// Policy holds the operator's rules for new tokens.
+type Policy struct {
+	// MaxTokensPerUser bounds the unrevoked tokens of one person
+	// (DefaultMaxTokensPerUser when zero, unlimited when negative).
+	MaxTokensPerUser int
+	// MaxLifetime, when positive, makes an expiry date required for new
+	// tokens and caps it: the token must expire no later than now+MaxLifetime.
+	MaxLifetime time.Duration
+}
+
+// Service enforces the rules for creating, listing and revoking tokens on top
+// of a Store, and tells an Invalidator (the Validator's cache) what changed.
+type Service struct {
+	store  Store
+	policy Policy
+	now    Clock
+	inv    Invalidator
+}
+
+// NewService returns a Service over store. inv may be nil; now nil means SystemClock.
+func NewService(store Store, policy Policy, inv Invalidator, now Clock) *Service {
+	if policy.MaxTokensPerUser == 0 {
+		policy.MaxTokensPerUser = DefaultMaxTokensPerUser
+	}
+	if now == nil {
+		now = SystemClock
+	}
+	return &Service{store: store, policy: policy, now: now, inv: inv}
+}
+
+// Policy returns the effective policy.
+func (s *Service) Policy() Policy { return s.policy }
+
+// Now returns the Service's current time (UTC).
+func (s *Service) Now() time.Time { return s.now().UTC() }
+
+// Created is the result of Create: the stored record and the secret, which
+// exists only here and must be shown to its owner exactly once.
+type Created struct {
+	Token  Token
+	Secret string
+}
+
+// Create makes a new token for owner, the signed-in person. expiresOn is ""
+// (never expires, unless the policy requires a date) or a UTC date
+// "YYYY-MM-DD": the token is valid until the next midnight UTC.
+func (s *Service) Create(ctx context.Context, owner, label, expiresOn string) (Created, error) {
+	if err := ValidateOwner(owner); err != nil {
+		return Created{}, err
+	}
+	label, err := NormalizeLabel(label)
+	if err != nil {
+		return Created{}, err
+	}
+	now := s.Now().Truncate(time.Microsecond)
+	expiresAt, err := s.ExpiryFromDate(expiresOn, now)
+	if err != nil {
+		return Created{}, err
+	}
+	secret, err := Generate()
+	if err != nil {
+		return Created{}, fmt.Errorf("creating token: %w", err)
+	}
+	id, err := NewID()
+	if err != nil {
+		return Created{}, fmt.Errorf("creating token: %w", err)
+	}
+	t := Token{
+		ID:        id,
+		Owner:     owner,
+		Label:     label,
+		Digest:    DigestOf(secret),
+		Hint:      HintOf(secret),
+		CreatedAt: now,
+		ExpiresAt: expiresAt,
+	}
+	limit := s.policy.MaxTokensPerUser
+	if limit < 0 {
+		limit = 0
+	}
+	if err := s.store.Create(ctx, t, limit); err != nil {
+		if errors.Is(err, ErrLimitReached) {
+			return Created{}, &InputError{Kind: ErrLimitReached, Msg: fmt.Sprintf(
+				"you already have %d tokens, the most allowed; revoke one you no longer use (expired tokens count until revoked)", limit)}
+		}
+		return Created{}, fmt.Errorf("creating token for %q: %w", owner, err)
+	}
+	return Created{Token: t, Secret: secret}, nil
+}
+
+// ExpiryFromDate turns an expiry date "YYYY-MM-DD" (UTC) into the instant the
+// token stops being valid: the following midnight UTC. "" means no expiry,
+// which the policy may forbid. Dates before today (UTC) are refused.
+func (s *Service) ExpiryFromDate(date string, now time.Time) (time.Time, error) {
+	date = strings.TrimSpace(date)
+	today := now.UTC().Truncate(24 * time.Hour)
+	if date == "" {
+		if s.policy.MaxLifetime > 0 {
+			return time.Time{}, inputErr(ErrInvalidDate, fmt.Sprintf(
+				"an expiry date is required: tokens may live at most %s (latest date %s)",
+				FormatLifetime(s.policy.MaxLifetime), s.LatestExpiryDate(now)))
+		}
+		return time.Time{}, nil
+	}
+	d, err := time.Parse(DateLayout, date)
+	if err != nil || d.Format(DateLayout) != date {
+		return time.Time{}, inputErr(ErrInvalidDate, fmt.Sprintf(
+			"expires_on %q is not a date of the form YYYY-MM-DD", truncateForMessage(date)))
+	}
+	if d.Before(today) {
+		return time.Time{}, inputErr(ErrInvalidDate, fmt.Sprintf(
+			"expires_on %s is in the past; choose today (%s, UTC) or later", date, today.Format(DateLayout)))
+	}
+	expiresAt := d.Add(24 * time.Hour)
+	if s.policy.MaxLifetime > 0 && expiresAt.After(now.Add(s.policy.MaxLifetime)) {
+		return time.Time{}, inputErr(ErrInvalidDate, fmt.Sprintf(
+			"expires_on %s is too far away: tokens may live at most %s (latest date %s)",
+			date, FormatLifetime(s.policy.MaxLifetime), s.LatestExpiryDate(now)))
+	}
+	return expiresAt, nil
+}
+
+// LatestExpiryDate returns the last date a new token may expire on under the
+// policy ("" when there is no maximum lifetime): the last day D whose
+// following midnight is no later than now+MaxLifetime.
+func (s *Service) LatestExpiryDate(now time.Time) string {
+	if s.policy.MaxLifetime <= 0 {
+		return ""
+	}
+	end := now.UTC().Add(s.policy.MaxLifetime).Truncate(24 * time.Hour)
+	return end.Add(-24 * time.Hour).Format(DateLayout)
+}
+
+// FormatLifetime renders a lifetime in days when it is a whole number of days.
+func FormatLifetime(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+// List returns owner's unrevoked tokens, expired ones included.
+func (s *Service) List(ctx context.Context, owner string) ([]Token, error) {
+	if err := ValidateOwner(owner); err != nil {
+		return nil, err
+	}
+	ts, err := s.store.List(ctx, owner)
+	if err != nil {
+		return nil, fmt.Errorf("listing tokens of %q: %w", owner, err)
+	}
+	return ts, nil
+}
+
+// Revoke revokes owner's own token id. Another person's or an unknown id is ErrNotFound.
+func (s *Service) Revoke(ctx context.Context, owner, id string) (Token, error) {
+	if err := ValidateOwner(owner); err != nil {
+		return Token{}, err
+	}
+	return s.revoke(ctx, id, owner, owner)
+}
+
+// AdminList returns the unrevoked tokens of owner, or of everybody when owner is "".
+func (s *Service) AdminList(ctx context.Context, owner string) ([]Token, error) {
+	ts, err := s.store.List(ctx, owner)
+	if err != nil {
+		return nil, fmt.Errorf("listing tokens: %w", err)
+	}
+	return ts, nil
+}
+
+// AdminRevoke revokes any person's token id on behalf of admin.
+func (s *Service) AdminRevoke(ctx context.Context, admin, id string) (Token, error) {
+	return s.revoke(ctx, id, "", admin)
+}
+
+func (s *Service) revoke(ctx context.Context, id, owner, by string) (Token, error) {
+	if id == "" || len(id) > 100 {
+		return Token{}, fmt.Errorf("revoking token %q: %w", truncateForMessage(id), ErrNotFound)
+	}
+	t, err := s.store.Revoke(ctx, id, owner, by, s.Now().Truncate(time.Microsecond))
+	if err != nil {
+		return Token{}, fmt.Errorf("revoking token %q: %w", truncateForMessage(id), err)
+	}
+	if s.inv != nil {
+		s.inv.Revoked(t.Digest)
+	}
+	return t, nil
+}
+
+// AdminRevokeOwner revokes every token of owner (off-boarding) and returns how many.
+func (s *Service) AdminRevokeOwner(ctx context.Context, admin, owner string) (int, error) {
+	if err := ValidateOwner(owner); err != nil {
+		return 0, err
+	}
+	ts, err := s.store.RevokeOwner(ctx, owner, admin, s.Now().Truncate(time.Microsecond))
+	if err != nil {
+		return 0, fmt.Errorf("revoking all tokens of %q: %w", owner, err)
+	}
+	if s.inv != nil {
+		for _, t := range ts {
+			s.inv.Revoked(t.Digest)
+		}
+	}
+	return len(ts), nil
+}
+
+// CapLifetime applies a maximum lifetime to existing tokens: every unrevoked
+// token that would live longer than now+limit (never-expiring ones included)
+// now expires at now+limit; shorter-lived tokens are left alone. It returns
+// how many tokens changed.
+func (s *Service) CapLifetime(ctx context.Context, admin string, limit time.Duration) (int, error) {
+	if limit <= 0 {
+		return 0, inputErr(ErrInvalidInput, fmt.Sprintf("lifetime must be positive, got %s", limit))
+	}
+	now := s.Now().Truncate(time.Microsecond)
+	ts, err := s.store.CapExpiry(ctx, now.Add(limit), admin, now)
+	if err != nil {
+		return 0, fmt.Errorf("capping token lifetime to %s: %w", FormatLifetime(limit), err)
+	}
+	if s.inv != nil {
+		for _, t := range ts {
+			s.inv.Changed(t.Digest)
+		}
+	}
+	return len(ts), nil
+}
+
+// History returns the newest history events (of owner, or of all when "").
+func (s *Service) History(ctx context.Context, owner string, limit int) ([]Event, error) {
+	es, err := s.store.History(ctx, owner, clampLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("reading history: %w", err)
+	}
+	return es, nil
+}
+
+// Rejections returns owner's recent rejected attempts, newest first.
+func (s *Service) Rejections(ctx context.Context, owner string, limit int) ([]Rejection, error) {
+	if err := ValidateOwner(owner); err != nil {
+		return nil, err
+	}
+	rs, err := s.store.Rejections(ctx, owner, clampLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("reading rejected attempts of %q: %w", owner, err)
+	}
+	return rs, nil
+}
+
+func clampLimit(limit int) int {
+	if limit <= 0 || limit > 1000 {
+		return 1000
+	}
+	return limit
+}
+
+// NormalizeLabel trims a label and checks it: 1–MaxLabelLen characters of
+// valid UTF-8 without control characters.
+func NormalizeLabel(label string) (string, error) {
+	label = strings.TrimSpace(label)
+	if !utf8.ValidString(label) {
+		return "", inputErr(ErrInvalidLabel, "label is not valid UTF-8")
+	}
+	n := utf8.RuneCountInString(label)
+	if n == 0 {
+		return "", inputErr(ErrInvalidLabel, "label is required: name the token after where you use it, e.g. \"Power BI sprint report\"")
+	}
+	if n > MaxLabelLen {
+		return "", inputErr(ErrInvalidLabel, fmt.Sprintf("label is %d characters long; at most %d are allowed", n, MaxLabelLen))
+	}
+	if strings.IndexFunc(label, unicode.IsControl) >= 0 {
+		return "", inputErr(ErrInvalidLabel, "label must not contain control characters (tabs, line breaks)")
+	}
+	return label, nil
+}
+
+// ValidateOwner checks an identity: non-empty, at most MaxOwnerLen bytes of
+// valid UTF-8, no control characters.
+func ValidateOwner(owner string) error {
+	switch {
+	case owner == "":
+		return inputErr(ErrInvalidInput, "no identity: the owner of a token must be a signed-in person")
+	case len(owner) > MaxOwnerLen:
+		return inputErr(ErrInvalidInput, fmt.Sprintf("identity is longer than %d bytes", MaxOwnerLen))
+	case !utf8.ValidString(owner) || strings.IndexFunc(owner, unicode.IsControl) >= 0:
+		return inputErr(ErrInvalidInput, "identity contains invalid or control characters")
+	}
+	return nil
+}
+
+// NewID returns a new random token id (20 hex characters). IDs are not secret.
+func NewID() (string, error) {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("reading random bytes: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+func truncateForMessage(s string) string {
+	const max = 40
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}

@@ -1,0 +1,101 @@
+package token
+
+import (
+	"context"
+	"time"
+)
+
+// Store persists tokens, the history of changes and recent rejected attempts.
+// Implementations are safe for concurrent use. An error that means the back
+// end could not be reached wraps ErrUnavailable; "no such token" is ErrNotFound.
+// Every change writes its history events in the same transaction as the change.
+type Store interface {
+	// Create inserts t (every field but the revocation and last-use ones set
+	// by the caller) together with an EventCreate event (actor = t.Owner).
+	// If limit > 0 and the owner already has limit or more unrevoked tokens
+	// (expired ones count), nothing is written and the error wraps
+	// ErrLimitReached; the check and the insert are atomic. A digest that
+	// exists already yields ErrDuplicate.
+	Create(ctx context.Context, t Token, limit int) error
+
+	// ByDigest returns the token with digest d, revoked or not, or ErrNotFound.
+	ByDigest(ctx context.Context, d Digest) (Token, error)
+
+	// List returns the unrevoked tokens of owner, or of all owners when owner
+	// is "", expired ones included: newest CreatedAt first, legacy tokens
+	// (zero CreatedAt) last, ties broken by ID.
+	List(ctx context.Context, owner string) ([]Token, error)
+
+	// Revoke sets RevokedAt = at and RevokedBy = by on the unrevoked token id
+	// and records an EventRevoke (actor = by). When owner is not "", the token
+	// must belong to owner. An unknown id, an already revoked token or another
+	// owner's token yields ErrNotFound. It returns the token as revoked.
+	// Shared stores tell other instances (see Watcher) in the same transaction.
+	Revoke(ctx context.Context, id, owner, by string, at time.Time) (Token, error)
+
+	// RevokeOwner revokes every unrevoked token of owner as Revoke does (one
+	// event each) and returns them; none is not an error.
+	RevokeOwner(ctx context.Context, owner, by string, at time.Time) ([]Token, error)
+
+	// CapExpiry sets ExpiresAt = limit on every unrevoked token whose ExpiresAt
+	// is zero or later than limit, records one EventCap per changed token
+	// (actor = by) and returns the changed tokens. Shorter-lived tokens are
+	// left alone.
+	CapExpiry(ctx context.Context, limit time.Time, by string, at time.Time) ([]Token, error)
+
+	// Import inserts legacy tokens (zero CreatedAt and ExpiresAt) with one
+	// EventImport each (actor = by, At = at), all or nothing. A digest that
+	// exists already (in the store or twice in ts) yields ErrDuplicate.
+	Import(ctx context.Context, ts []Token, by string, at time.Time) error
+
+	// HasLegacy reports whether the store holds any unrevoked legacy token.
+	HasLegacy(ctx context.Context) (bool, error)
+
+	// TouchLastUsed records coalesced uses. Unknown ids are ignored, and a
+	// record older than the stored LastUsedAt does not overwrite it.
+	TouchLastUsed(ctx context.Context, uses []LastUse) error
+
+	// AddRejections records refused attempts with known tokens, keeping at
+	// most the newest MaxRejectionsPerOwner per owner.
+	AddRejections(ctx context.Context, rs []Rejection) error
+
+	// Rejections returns owner's recent refused attempts, newest first, at
+	// most limit.
+	Rejections(ctx context.Context, owner string, limit int) ([]Rejection, error)
+
+	// History returns events newest first (by At, then ID), at most limit,
+	// only owner's when owner is not "".
+	History(ctx context.Context, owner string, limit int) ([]Event, error)
+
+	// Close releases the store's resources.
+	Close() error
+}
+
+// MaxRejectionsPerOwner bounds how many rejected attempts a store keeps per owner.
+const MaxRejectionsPerOwner = 50
+
+// Invalidator is told which cached validation results no longer hold. The
+// Validator implements it.
+type Invalidator interface {
+	// Revoked marks the token with digest d as revoked.
+	Revoked(d Digest)
+	// Changed drops any cached result for d (its expiry changed).
+	Changed(d Digest)
+	// FlushAll drops every cached result (after a lost listener connection,
+	// an import, or anything else that may have been missed).
+	FlushAll()
+}
+
+// Watcher is implemented by stores that several instances share. Watch
+// delivers the invalidations committed by any instance, this one included,
+// until ctx is done, reconnecting by itself; after every (re)connect it calls
+// inv.FlushAll, since notifications may have been missed meanwhile.
+type Watcher interface {
+	Watch(ctx context.Context, inv Invalidator) error
+}
+
+// Clock returns the current time; tests inject a fake one.
+type Clock func() time.Time
+
+// SystemClock is the real clock, in UTC.
+func SystemClock() time.Time { return time.Now().UTC() }
