@@ -1,0 +1,248 @@
+// Package testcaddy runs the real tokengate binary (Caddy with tokengate's
+// modules) for integration tests: it builds cmd/tokengate once per test
+// process, starts instances from Caddyfiles with free ports, captures their
+// logs and stops them when the test ends.
+package testcaddy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// ModuleRoot returns the repository root (the directory holding go.mod).
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+// Binary builds ./cmd/tokengate once per test process and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tokengate-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "tokengate")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/tokengate")
+		cmd.Dir = ModuleRoot(t)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/tokengate: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// SyncBuffer is a goroutine-safe bytes.Buffer for captured logs.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Instance is one running tokengate process.
+type Instance struct {
+	// AdminAddr is the admin endpoint (host:port), used for reloads.
+	AdminAddr string
+	// Dir is the instance's working directory (relative paths in the
+	// Caddyfile, such as ./data, resolve there).
+	Dir string
+	// Logs holds everything the process wrote to stdout and stderr.
+	Logs *SyncBuffer
+
+	t    testing.TB
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Options tune Start.
+type Options struct {
+	// Dir is the working directory; default a new t.TempDir().
+	Dir string
+	// Env is added to the process environment.
+	Env []string
+	// AdminPort is the admin endpoint's port; default a free one. The
+	// Caddyfile must contain the global option "admin 127.0.0.1:{ADMIN_PORT}"
+	// or "{ADMIN_PORT}" is substituted wherever it appears.
+	AdminPort int
+	// ReadyURL is polled until it answers (any status); default the admin endpoint's /config/.
+	ReadyURL string
+}
+
+// Start writes caddyfile (with "{ADMIN_PORT}" replaced) into the instance's
+// directory and runs the binary on it until the test ends.
+func Start(t testing.TB, caddyfile string, opts Options) *Instance {
+	t.Helper()
+	bin := Binary(t)
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	if opts.AdminPort == 0 {
+		opts.AdminPort = FreePort(t)
+	}
+	inst := &Instance{
+		AdminAddr: fmt.Sprintf("127.0.0.1:%d", opts.AdminPort),
+		Dir:       opts.Dir,
+		Logs:      new(SyncBuffer),
+		t:         t,
+		done:      make(chan struct{}),
+	}
+	path := inst.writeCaddyfile(caddyfile)
+	cmd := exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
+	cmd.Dir = opts.Dir
+	cmd.Env = append(os.Environ(), opts.Env...)
+	cmd.Stdout = inst.Logs
+	cmd.Stderr = inst.Logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting tokengate: %v", err)
+	}
+	inst.cmd = cmd
+	go func() { _ = cmd.Wait(); close(inst.done) }()
+	t.Cleanup(inst.Stop)
+	ready := opts.ReadyURL
+	if ready == "" {
+		ready = "http://" + inst.AdminAddr + "/config/"
+	}
+	inst.waitReady(ready, 60*time.Second)
+	return inst
+}
+
+func (i *Instance) writeCaddyfile(caddyfile string) string {
+	path := filepath.Join(i.Dir, "Caddyfile")
+	_, port, _ := net.SplitHostPort(i.AdminAddr)
+	content := strings.ReplaceAll(caddyfile, "{ADMIN_PORT}", port)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		i.t.Fatal(err)
+	}
+	return path
+}
+
+func (i *Instance) waitReady(url string, timeout time.Duration) {
+	i.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-i.done:
+			i.t.Fatalf("tokengate exited during start-up; logs:\n%s", i.Logs.String())
+		default:
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	i.t.Fatalf("tokengate not ready at %s after %s; logs:\n%s", url, timeout, i.Logs.String())
+}
+
+// Reload replaces the running config with caddyfile through the admin API
+// (as `caddy reload` does) and fails the test if Caddy refuses it.
+func (i *Instance) Reload(caddyfile string) {
+	i.t.Helper()
+	path := i.writeCaddyfile(caddyfile)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Binary(i.t), "reload", "--config", path, "--adapter", "caddyfile", "--address", i.AdminAddr, "--force")
+	cmd.Dir = i.Dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		i.t.Fatalf("reload: %v\n%s", err, out)
+	}
+}
+
+// Pid returns the process id.
+func (i *Instance) Pid() int { return i.cmd.Process.Pid }
+
+// Stop ends the process (SIGTERM, then SIGKILL after 10 s) and waits for it.
+func (i *Instance) Stop() {
+	select {
+	case <-i.done:
+		return
+	default:
+	}
+	_ = i.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-i.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-i.cmd.Process.Pid, syscall.SIGKILL)
+		<-i.done
+	}
+}
+
+// RSS returns the process's resident set size in bytes (Linux).
+func (i *Instance) RSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", i.Pid()))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")), "%d kB", &kb); err != nil {
+				return 0, err
+			}
+			return kb * 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("VmRSS not found")
+}
