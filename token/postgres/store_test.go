@@ -1,0 +1,115 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/token"
+	"github.com/tokengate/tokengate/token/postgres"
+	"github.com/tokengate/tokengate/token/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) token.Store {
+		s, _ := fresh(t, postgres.Options{})
+		return s
+	})
+}
+
+// TestZeroTimesAreNull checks that zero times are stored as NULL (what other
+// tools reading the table expect) and come back as zero times in UTC.
+func TestZeroTimesAreNull(t *testing.T) {
+	s, dsn := fresh(t, postgres.Options{})
+	ctx := context.Background()
+	tok := newToken(t, "alice", 1)
+	tok.ExpiresAt = time.Time{}
+	if err := s.Create(ctx, tok, 0); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	var nulls int
+	err := connect(t, dsn).QueryRow(ctx, `SELECT num_nulls(expires_at, revoked_at, last_used_at) FROM tokens WHERE id = $1`, tok.ID).Scan(&nulls)
+	if err != nil || nulls != 3 {
+		t.Fatalf("NULL columns = %d, %v; want 3 (expires_at, revoked_at, last_used_at)", nulls, err)
+	}
+	got, err := s.ByDigest(ctx, tok.Digest)
+	if err != nil {
+		t.Fatalf("ByDigest: %v", err)
+	}
+	if !got.ExpiresAt.IsZero() || !got.RevokedAt.IsZero() || !got.LastUsedAt.IsZero() || got.CreatedAt.Location() != time.UTC {
+		t.Errorf("ByDigest = %+v, want zero expiry/revocation/last use and a UTC creation time", got)
+	}
+}
+
+// TestInputErrors checks that malformed arguments are rejected with an error
+// naming the field, before anything is written.
+func TestInputErrors(t *testing.T) {
+	s, _ := fresh(t, postgres.Options{})
+	ctx := context.Background()
+	good := newToken(t, "alice", 1)
+	noOwner := good
+	noOwner.Owner = " "
+	dated := good
+	now := time.Now()
+	cases := []struct {
+		name, field string
+		err         error
+	}{
+		{"Create without owner", "owner", s.Create(ctx, noOwner, 0)},
+		{"Revoke without by", "by", func() error { _, err := s.Revoke(ctx, good.ID, "", "", now); return err }()},
+		{"Revoke without time", "time", func() error { _, err := s.Revoke(ctx, good.ID, "", "bob", time.Time{}); return err }()},
+		{"RevokeOwner without owner", "owner", func() error { _, err := s.RevokeOwner(ctx, "", "bob", now); return err }()},
+		{"CapExpiry without limit", "limit", func() error { _, err := s.CapExpiry(ctx, time.Time{}, "bob", now); return err }()},
+		{"Import of a dated token", "row 1", s.Import(ctx, []token.Token{dated}, "bob", now)},
+		{"History with limit 0", "limit", func() error { _, err := s.History(ctx, "", 0); return err }()},
+		{"AddRejections without reason", "reason", s.AddRejections(ctx, []token.Rejection{{Owner: "a", TokenID: "x", At: now}})},
+		{"TouchLastUsed without time", "time", s.TouchLastUsed(ctx, []token.LastUse{{TokenID: good.ID}})},
+	}
+	for _, c := range cases {
+		var ie *token.InputError
+		if !errors.Is(c.err, token.ErrInvalidInput) || !errors.As(c.err, &ie) || !strings.Contains(c.err.Error(), c.field) {
+			t.Errorf("%s: error = %v, want an InputError of kind ErrInvalidInput naming %q", c.name, c.err, c.field)
+		}
+	}
+	if evs, err := s.History(ctx, "", 10); err != nil || len(evs) != 0 {
+		t.Errorf("History after rejected calls = %d events, %v; want none", len(evs), err)
+	}
+}
+
+// TestDuplicateID checks that a second token with an existing id (but a new
+// digest) is ErrDuplicate too, and that the message says which.
+func TestDuplicateID(t *testing.T) {
+	s, _ := fresh(t, postgres.Options{})
+	ctx := context.Background()
+	a := newToken(t, "alice", 1)
+	b := newToken(t, "alice", 2)
+	b.ID = a.ID
+	if err := s.Create(ctx, a, 0); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	err := s.Create(ctx, b, 0)
+	if !errors.Is(err, token.ErrDuplicate) || !strings.Contains(err.Error(), "same id") || errors.Is(err, token.ErrUnavailable) {
+		t.Errorf("Create with a used id: %v, want ErrDuplicate mentioning the id", err)
+	}
+}
+
+// TestClosed checks that a closed store answers ErrUnavailable and that Close
+// is idempotent.
+func TestClosed(t *testing.T) {
+	s, _ := fresh(t, postgres.Options{})
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	_, err := s.ByDigest(context.Background(), token.Digest{1})
+	if !errors.Is(err, token.ErrUnavailable) {
+		t.Errorf("ByDigest on a closed store: %v, want ErrUnavailable", err)
+	}
+	if err := s.Watch(context.Background(), newRecorder()); !errors.Is(err, token.ErrUnavailable) {
+		t.Errorf("Watch on a closed store: %v, want ErrUnavailable", err)
+	}
+}
