@@ -1,0 +1,232 @@
+package caddymodule
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/tokengate/tokengate/token"
+)
+
+func init() {
+	caddy.RegisterModule(Auth{})
+}
+
+// Identity headers set for the upstream. Client-sent copies are removed first.
+const (
+	HeaderUser    = "X-Authenticated-User"
+	HeaderTokenID = "X-Access-Token-Id"
+)
+
+// Defaults of the handler's settings.
+const (
+	DefaultRealm         = "tokengate"
+	DefaultFailureLimit  = 30
+	DefaultFailureWindow = time.Minute
+	// unavailableRetryAfter is the Retry-After sent with 503.
+	unavailableRetryAfter = 5
+)
+
+// Auth is the http.handlers.tokengate_auth handler: it accepts a request
+// whose Basic password is a valid token, sets the identity for the upstream
+// and passes it on; anything else ends here with 401, 429 or 503.
+type Auth struct {
+	// Realm is sent in the WWW-Authenticate challenge.
+	Realm string `json:"realm,omitempty"`
+	// MatchUsername, when true, also requires the Basic user name to equal
+	// the token's owner. When false (default) a mismatch is only logged.
+	MatchUsername bool `json:"match_username,omitempty"`
+	// FailureLimit is how many failed attempts one client IP + user name
+	// may make per FailureWindow before getting 429 (default 30; -1 = off).
+	FailureLimit int `json:"failure_limit,omitempty"`
+	// FailureWindow is the window of FailureLimit (default 1m).
+	FailureWindow caddy.Duration `json:"failure_window,omitempty"`
+
+	challenge string
+	validator *token.Validator
+	limiter   *failureLimiter
+	outcomes  outcomeCounters
+	logger    *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Auth) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.tokengate_auth",
+		New: func() caddy.Module { return new(Auth) },
+	}
+}
+
+// Provision loads the tokengate app and prepares the challenge and limiter.
+func (h *Auth) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.Realm == "" {
+		h.Realm = DefaultRealm
+	}
+	if h.FailureLimit == 0 {
+		h.FailureLimit = DefaultFailureLimit
+	}
+	if h.FailureWindow == 0 {
+		h.FailureWindow = caddy.Duration(DefaultFailureWindow)
+	}
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	h.challenge = `Basic realm="` + h.Realm + `", charset="UTF-8"`
+	app, err := AppFrom(ctx)
+	if err != nil {
+		return err
+	}
+	h.validator = app.Validator()
+	h.outcomes = newOutcomeCounters()
+	if h.FailureLimit > 0 {
+		h.limiter = newFailureLimiter(h.FailureLimit, time.Duration(h.FailureWindow), time.Now)
+		go h.sweepLoop(ctx)
+	}
+	return nil
+}
+
+func (h *Auth) sweepLoop(ctx caddy.Context) {
+	t := time.NewTicker(time.Duration(h.FailureWindow))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			h.limiter.sweep()
+		}
+	}
+}
+
+// Validate checks the settings; errors name the field.
+func (h *Auth) Validate() error {
+	if strings.ContainsAny(h.Realm, "\"\\") || strings.IndexFunc(h.Realm, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		return fmt.Errorf("tokengate_auth: realm: must not contain quotes, backslashes or control characters, got %q", h.Realm)
+	}
+	if h.FailureLimit < -1 {
+		return fmt.Errorf("tokengate_auth: failure_limit: must be positive (or -1 for off), got %d", h.FailureLimit)
+	}
+	if h.FailureWindow < 0 {
+		return fmt.Errorf("tokengate_auth: failure_window: must be positive, got %s", time.Duration(h.FailureWindow))
+	}
+	return nil
+}
+
+// ServeHTTP authenticates the request.
+func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	user, secret, ok := r.BasicAuth()
+	ip := clientIP(r)
+	if !ok {
+		if r.Header.Get("Authorization") == "" {
+			h.outcomes.inc("missing")
+			return h.unauthorized(w, "missing")
+		}
+		h.limiter.fail(ip, "")
+		return h.reject(w, r, "malformed", "", ip, user)
+	}
+	if blocked, wait := h.limiter.blocked(ip, user); blocked {
+		h.outcomes.inc("rate_limited")
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		h.log(zapcore.WarnLevel, "too many failed attempts", r, "rate_limited", "", ip, user)
+		return caddyhttp.Error(http.StatusTooManyRequests, fmt.Errorf("too many failed attempts from %s", ip))
+	}
+
+	res := h.validator.Validate(r.Context(), secret)
+	switch res.Outcome {
+	case token.OutcomeValid:
+	case token.OutcomeUnavailable:
+		h.outcomes.inc("unavailable")
+		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
+		h.log(zapcore.ErrorLevel, "token store unavailable", r, "unavailable", "", ip, user)
+		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("token store unavailable"))
+	case token.OutcomeExpired:
+		h.validator.RecordRejection(res, token.RejectExpired, ip, r.UserAgent())
+		h.limiter.fail(ip, user)
+		return h.reject(w, r, res.Outcome.String(), res.TokenID, ip, user)
+	case token.OutcomeRevoked:
+		h.validator.RecordRejection(res, token.RejectRevoked, ip, r.UserAgent())
+		h.limiter.fail(ip, user)
+		return h.reject(w, r, res.Outcome.String(), res.TokenID, ip, user)
+	default: // malformed, unknown
+		h.limiter.fail(ip, user)
+		return h.reject(w, r, res.Outcome.String(), "", ip, user)
+	}
+
+	if user != res.Owner {
+		if h.MatchUsername {
+			h.validator.RecordRejection(res, token.RejectUsernameMismatch, ip, r.UserAgent())
+			h.limiter.fail(ip, user)
+			return h.reject(w, r, "username_mismatch", res.TokenID, ip, user)
+		}
+		h.log(zapcore.InfoLevel, "user name differs from token owner (match_username off)", r, "valid", res.TokenID, ip, user)
+	}
+
+	h.outcomes.inc("valid")
+	h.validator.RecordUse(res, ip, r.UserAgent())
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	repl.Set("http.auth.user.id", res.Owner)
+	repl.Set("http.auth.user.token_id", res.TokenID)
+	r.Header.Del("Authorization")
+	r.Header.Del(HeaderUser)
+	r.Header.Del(HeaderTokenID)
+	r.Header.Set(HeaderUser, res.Owner)
+	r.Header.Set(HeaderTokenID, res.TokenID)
+	return next.ServeHTTP(w, r)
+}
+
+// reject answers 401 for a bad credential and logs why.
+func (h *Auth) reject(w http.ResponseWriter, r *http.Request, outcome, tokenID, ip, user string) error {
+	h.outcomes.inc(outcome)
+	h.log(zapcore.InfoLevel, "authentication failed", r, outcome, tokenID, ip, user)
+	return h.unauthorized(w, outcome)
+}
+
+// unauthorized sends the Basic challenge. The body never says why.
+func (h *Auth) unauthorized(w http.ResponseWriter, outcome string) error {
+	w.Header().Set("WWW-Authenticate", h.challenge)
+	return caddyhttp.Error(http.StatusUnauthorized, fmt.Errorf("not authenticated (%s)", outcome))
+}
+
+func (h *Auth) log(level zapcore.Level, msg string, r *http.Request, outcome, tokenID, ip, user string) {
+	if ce := h.logger.Check(level, msg); ce != nil {
+		if token.HasPrefix(user) || len(user) > token.MaxOwnerLen {
+			user = "(redacted: looks like a token)" // a token pasted into the user name field
+		}
+		ce.Write(
+			zap.String("outcome", outcome),
+			zap.String("token_id", tokenID),
+			zap.String("user", user),
+			zap.String("client_ip", ip),
+			zap.String("uri", r.RequestURI),
+		)
+	}
+}
+
+// clientIP returns the client address Caddy determined (honouring
+// trusted_proxies), falling back to the connection's remote address.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i > 0 {
+		host = strings.Trim(host[:i], "[]")
+	}
+	return host
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*Auth)(nil)
+	_ caddy.Validator             = (*Auth)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Auth)(nil)
+)

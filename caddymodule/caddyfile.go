@@ -1,0 +1,204 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("tokengate", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("tokengate_auth", parseAuth)
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_auth", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// parseGlobalOption parses the global "tokengate { ... }" block:
+//
+//	tokengate {
+//		store bolt <path> | store postgres <dsn>
+//		cache_ttl <duration>
+//		negative_ttl <duration>
+//		last_used_flush <duration>
+//		max_tokens_per_user <n>
+//		max_lifetime <duration>
+//	}
+func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
+	app := new(App)
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "tokengate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile sets up the app from Caddyfile tokens.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // option name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "store":
+			var kind, loc string
+			if !d.Args(&kind, &loc) {
+				return d.Errf("store: want 'store bolt <path>' or 'store postgres <dsn>'")
+			}
+			if d.NextArg() {
+				return d.Errf("store: too many arguments")
+			}
+			switch kind {
+			case "bolt":
+				a.Store = StoreConfig{Type: "bolt", Path: loc}
+			case "postgres":
+				a.Store = StoreConfig{Type: "postgres", DSN: loc}
+			default:
+				return d.Errf("store: unknown type %q (want bolt or postgres)", kind)
+			}
+		case "cache_ttl":
+			if err := parseDuration(d, &a.CacheTTL); err != nil {
+				return err
+			}
+		case "negative_ttl":
+			if err := parseDuration(d, &a.NegativeTTL); err != nil {
+				return err
+			}
+		case "last_used_flush":
+			if err := parseDuration(d, &a.LastUsedFlush); err != nil {
+				return err
+			}
+		case "max_lifetime":
+			if err := parseDuration(d, &a.MaxLifetime); err != nil {
+				return err
+			}
+		case "max_tokens_per_user":
+			n, err := parseInt(d)
+			if err != nil {
+				return err
+			}
+			if n <= 0 {
+				return d.Errf("max_tokens_per_user: must be positive, got %d", n)
+			}
+			a.MaxTokensPerUser = n
+		default:
+			return d.Errf("tokengate: unknown option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+// parseAuth parses the tokengate_auth directive:
+//
+//	tokengate_auth {
+//		realm <text>
+//		match_username on|off
+//		failure_limit <n> [<window>] | off
+//	}
+func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	a := new(Auth)
+	err := a.UnmarshalCaddyfile(h.Dispenser)
+	return a, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens.
+func (h *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "realm":
+			if !d.NextArg() {
+				return d.Errf("realm: missing value")
+			}
+			h.Realm = d.Val()
+			if d.NextArg() {
+				return d.Errf("realm: too many arguments (quote a realm with spaces)")
+			}
+		case "match_username":
+			if !d.NextArg() {
+				return d.Errf("match_username: want on or off")
+			}
+			switch d.Val() {
+			case "on":
+				h.MatchUsername = true
+			case "off":
+				h.MatchUsername = false
+			default:
+				return d.Errf("match_username: want on or off, got %q", d.Val())
+			}
+			if d.NextArg() {
+				return d.Errf("match_username: too many arguments")
+			}
+		case "failure_limit":
+			if !d.NextArg() {
+				return d.Errf("failure_limit: want '<count> [<window>]' or 'off'")
+			}
+			if d.Val() == "off" {
+				h.FailureLimit = -1
+			} else {
+				n, err := strconv.Atoi(d.Val())
+				if err != nil || n <= 0 {
+					return d.Errf("failure_limit: count must be a positive integer, got %q", d.Val())
+				}
+				h.FailureLimit = n
+				if d.NextArg() {
+					dur, err := caddy.ParseDuration(d.Val())
+					if err != nil || dur <= 0 {
+						return d.Errf("failure_limit: window must be a positive duration like 1m, got %q", d.Val())
+					}
+					h.FailureWindow = caddy.Duration(dur)
+				}
+			}
+			if d.NextArg() {
+				return d.Errf("failure_limit: too many arguments")
+			}
+		default:
+			return d.Errf("tokengate_auth: unknown option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func parseDuration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	name := d.Val()
+	if !d.NextArg() {
+		return d.Errf("%s: missing duration", name)
+	}
+	dur, err := caddy.ParseDuration(d.Val())
+	if err != nil {
+		return d.Errf("%s: invalid duration %q (examples: 30s, 1m, 365d)", name, d.Val())
+	}
+	if dur < 0 {
+		return d.Errf("%s: must not be negative, got %s", name, d.Val())
+	}
+	if d.NextArg() {
+		return d.Errf("%s: too many arguments", name)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+func parseInt(d *caddyfile.Dispenser) (int, error) {
+	name := d.Val()
+	if !d.NextArg() {
+		return 0, d.Errf("%s: missing number", name)
+	}
+	n, err := strconv.Atoi(d.Val())
+	if err != nil {
+		return 0, d.Errf("%s: want an integer, got %q", name, d.Val())
+	}
+	if d.NextArg() {
+		return 0, d.Errf("%s: too many arguments", name)
+	}
+	return n, nil
+}
+
+var (
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*Auth)(nil)
+)

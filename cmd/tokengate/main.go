@@ -1,0 +1,21 @@
+// Command tokengate is Caddy with its standard modules plus tokengate's: the
+// tokengate app, the tokengate_auth and tokengate_portal handlers, the
+// jira_export_demo backend and the "tokengate tokens" operator commands.
+//
+//	go run ./cmd/tokengate run              # serves ./Caddyfile
+//	go run ./cmd/tokengate list-modules     # shows the modules
+package main
+
+import (
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
+	// Caddy's standard modules.
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	// tokengate's modules.
+	_ "github.com/tokengate/tokengate/caddymodule"
+)
+
+func main() {
+	caddycmd.Main()
+}
