@@ -42,8 +42,20 @@ func ParseDigestHex(s string) (Digest, error) {
 	return d, nil
 }
 
-// DigestOf returns the SHA-256 digest of a presented secret.
-func DigestOf(secret string) Digest { return sha256.Sum256([]byte(secret)) }
+// DigestOf returns the SHA-256 digest of a presented secret. It does not
+// allocate for secrets of up to digestBufLen bytes (every tokengate token).
+func DigestOf(secret string) Digest {
+	var buf [digestBufLen]byte
+	if len(secret) <= len(buf) {
+		n := copy(buf[:], secret)
+		return sha256.Sum256(buf[:n])
+	}
+	return sha256.Sum256([]byte(secret))
+}
+
+// digestBufLen is the size of DigestOf's stack buffer ([]byte(secret) of a
+// longer string would allocate).
+const digestBufLen = 128
 
 // HintOf returns the last HintLen characters of a secret (or all of a shorter one).
 func HintOf(secret string) string {
@@ -105,10 +117,21 @@ func WellFormed(s string) bool {
 		}
 	}
 	body := len(Prefix) + randomLen
-	sum := crc32.Update(0, crc32.IEEETable, []byte(s[:body]))
+	sum := crc32String(s[:body])
 	var want [checksumLen]byte
 	putChecksum(want[:], sum)
 	return s[body:] == string(want[:])
+}
+
+// crc32String returns the CRC32-IEEE checksum of s, table-driven over the
+// string itself: crc32.ChecksumIEEE([]byte(s)) would allocate.
+func crc32String(s string) uint32 {
+	tab := crc32.IEEETable
+	crc := ^uint32(0)
+	for i := 0; i < len(s); i++ {
+		crc = tab[byte(crc)^s[i]] ^ (crc >> 8)
+	}
+	return ^crc
 }
 
 func isBase62(c byte) bool {

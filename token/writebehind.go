@@ -1,0 +1,252 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Bounds of what the write-behind buffers keep in memory between flushes.
+const (
+	// MaxPendingUses bounds the distinct token ids with an unflushed use.
+	MaxPendingUses = 100_000
+	// MaxPendingRejections bounds the distinct unflushed rejections.
+	MaxPendingRejections = 1024
+	// maxAgentLen and maxIPLen bound the recorded user agent and client IP.
+	maxAgentLen = 512
+	maxIPLen    = 64
+)
+
+// pendingUse is the latest use of one token id. Slots survive a flush so that
+// a token in steady use records without allocating; a slot not used during a
+// whole flush interval is dropped.
+type pendingUse struct {
+	use   LastUse
+	dirty bool
+}
+
+// rejectionKey coalesces repeated rejections (a Power BI schedule retrying).
+type rejectionKey struct {
+	tokenID, ip, agent string
+	reason             RejectReason
+}
+
+// writeBehind buffers last-used records and rejections until Flush.
+type writeBehind struct {
+	mu      sync.Mutex
+	uses    map[string]*pendingUse
+	rejs    []Rejection
+	rejIdx  map[rejectionKey]int
+	flushMu sync.Mutex // one flush at a time
+}
+
+func (w *writeBehind) init() {
+	w.uses = make(map[string]*pendingUse)
+	w.rejIdx = make(map[rejectionKey]int)
+}
+
+// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// RecordUse notes that r's token was just used from ip with agent. Only valid
+// results are recorded; uses are coalesced per token id (the newest wins) and
+// written by the next flush, one store write per token. It does not allocate
+// once the token id has a slot (after its first use in a flush interval).
+func (v *Validator) RecordUse(r Result, ip, agent string) {
+	if r.Outcome != OutcomeValid || r.TokenID == "" {
+		return
+	}
+	now := v.cfg.Clock()
+	ip, agent = clip(ip, maxIPLen), clip(agent, maxAgentLen)
+	w := &v.wb
+	w.mu.Lock()
+	p := w.uses[r.TokenID]
+	if p == nil {
+		if len(w.uses) >= MaxPendingUses {
+			w.mu.Unlock()
+			return
+		}
+		p = &pendingUse{}
+		w.uses[r.TokenID] = p
+	}
+	if !p.dirty || !now.Before(p.use.At) {
+		p.use = LastUse{TokenID: r.TokenID, At: now, IP: ip, Agent: agent}
+	}
+	p.dirty = true
+	w.mu.Unlock()
+}
+
+// RecordRejection notes that r's known token (r.TokenID != "") was refused
+// for reason. Identical rejections (token, reason, ip, agent) are coalesced
+// to the newest; at most MaxPendingRejections distinct ones wait for the next
+// flush, further ones are dropped.
+func (v *Validator) RecordRejection(r Result, reason RejectReason, ip, agent string) {
+	if r.TokenID == "" || reason == "" {
+		return
+	}
+	rej := Rejection{
+		TokenID: r.TokenID, Owner: r.Owner, Label: r.Label, At: v.cfg.Clock(),
+		IP: clip(ip, maxIPLen), Agent: clip(agent, maxAgentLen), Reason: reason,
+	}
+	v.wb.addRejection(rej)
+}
+
+func (w *writeBehind) addRejection(rej Rejection) {
+	k := rejectionKey{tokenID: rej.TokenID, ip: rej.IP, agent: rej.Agent, reason: rej.Reason}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if i, ok := w.rejIdx[k]; ok {
+		if w.rejs[i].At.Before(rej.At) {
+			w.rejs[i] = rej
+		}
+		return
+	}
+	if len(w.rejs) >= MaxPendingRejections {
+		return
+	}
+	w.rejIdx[k] = len(w.rejs)
+	w.rejs = append(w.rejs, rej)
+}
+
+// take removes and returns what is due for the store.
+func (w *writeBehind) take() ([]LastUse, []Rejection) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var uses []LastUse
+	for id, p := range w.uses {
+		if !p.dirty {
+			delete(w.uses, id)
+			continue
+		}
+		uses = append(uses, p.use)
+		p.dirty = false
+	}
+	rejs := w.rejs
+	w.rejs = nil
+	clear(w.rejIdx)
+	return uses, rejs
+}
+
+// requeueUses puts back uses a failed flush could not write, unless newer
+// ones arrived meanwhile.
+func (w *writeBehind) requeueUses(uses []LastUse) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, u := range uses {
+		p := w.uses[u.TokenID]
+		if p == nil {
+			if len(w.uses) >= MaxPendingUses {
+				continue
+			}
+			p = &pendingUse{}
+			w.uses[u.TokenID] = p
+		}
+		if !p.dirty || p.use.At.Before(u.At) {
+			p.use = u
+		}
+		p.dirty = true
+	}
+}
+
+// Flush writes the pending last-used records (TouchLastUsed) and rejections
+// (AddRejections) now. What a failing store call could not write is kept for
+// the next flush (within the memory bounds).
+func (v *Validator) Flush(ctx context.Context) error {
+	w := &v.wb
+	w.flushMu.Lock()
+	defer w.flushMu.Unlock()
+	uses, rejs := w.take()
+	var errs []error
+	if len(uses) > 0 {
+		if err := v.store.TouchLastUsed(ctx, uses); err != nil {
+			w.requeueUses(uses)
+			errs = append(errs, fmt.Errorf("validator: writing %d last-used records: %w", len(uses), err))
+		}
+	}
+	if len(rejs) > 0 {
+		if err := v.store.AddRejections(ctx, rejs); err != nil {
+			for _, r := range rejs {
+				w.addRejection(r)
+			}
+			errs = append(errs, fmt.Errorf("validator: writing %d rejections: %w", len(rejs), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Start starts the background loop: a flush every LastUsedFlush and a legacy
+// check every CacheTTL. It checks for legacy tokens first. Calling it again,
+// or after Close, does nothing.
+func (v *Validator) Start() {
+	v.lifeMu.Lock()
+	defer v.lifeMu.Unlock()
+	if v.started || v.stopped {
+		return
+	}
+	v.started = true
+	v.refreshLegacy(context.Background(), false)
+	ctx, cancel := context.WithCancel(context.Background())
+	v.cancel = cancel
+	v.loopDone = make(chan struct{})
+	go v.loop(ctx)
+}
+
+func (v *Validator) loop(ctx context.Context) {
+	defer close(v.loopDone)
+	flush := time.NewTicker(v.cfg.LastUsedFlush)
+	defer flush.Stop()
+	legacy := time.NewTicker(v.cfg.CacheTTL)
+	defer legacy.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-flush.C:
+			fctx, cancel := context.WithTimeout(ctx, v.cfg.LastUsedFlush)
+			if err := v.Flush(fctx); err != nil {
+				v.report(err)
+			}
+			cancel()
+		case <-legacy.C:
+			v.refreshLegacy(ctx, false)
+		}
+	}
+}
+
+// Close stops the background loop, flushes what is pending (within
+// LookupTimeout) and closes the cache; Validate then answers Unavailable. It
+// waits for Validate calls in progress. It does not close the store. Calling
+// it again returns the first result.
+func (v *Validator) Close() error {
+	v.lifeMu.Lock()
+	defer v.lifeMu.Unlock()
+	if v.stopped {
+		return v.closeErr
+	}
+	v.stopped = true
+	if v.cancel != nil {
+		v.cancel()
+		<-v.loopDone
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), v.cfg.LookupTimeout)
+	v.closeErr = v.Flush(ctx)
+	cancel()
+	v.closeMu.Lock()
+	v.closed = true
+	v.closeMu.Unlock()
+	v.mu.Lock()
+	v.cache.Close()
+	v.mu.Unlock()
+	return v.closeErr
+}
