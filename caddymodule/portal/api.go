@@ -1,0 +1,285 @@
+package portal
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tokengate/tokengate/token"
+)
+
+// MaxRejectionsShown is how many recent rejected attempts the page and
+// GET /api/rejections return.
+const MaxRejectionsShown = token.MaxRejectionsPerOwner
+
+// signedIn returns the identity of the request, or writes 401/403 and "".
+func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) string {
+	who := h.identity(r)
+	if who == "" {
+		writeError(w, http.StatusUnauthorized, "you are not signed in; sign in to manage your tokens")
+		return ""
+	}
+	if err := token.ValidateOwner(who); err != nil {
+		writeError(w, http.StatusForbidden, "your identity cannot own tokens: "+err.Error())
+		return ""
+	}
+	return who
+}
+
+// user wraps an API handler that needs a signed-in person.
+func (h *Handler) user(f func(w http.ResponseWriter, r *http.Request, who string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if who := h.signedIn(w, r); who != "" {
+			f(w, r, who)
+		}
+	}
+}
+
+// admin wraps an API handler for administrators only.
+func (h *Handler) admin(f func(w http.ResponseWriter, r *http.Request, who string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		who := h.signedIn(w, r)
+		if who == "" {
+			return
+		}
+		if !h.admins[who] {
+			h.log.Warn("admin API refused", zap.String("identity", who), zap.String("path", r.URL.Path))
+			writeError(w, http.StatusForbidden, "only administrators may use this; ask one if you need it")
+			return
+		}
+		f(w, r, who)
+	}
+}
+
+// IsAdmin reports whether identity may use the administration view.
+func (h *Handler) IsAdmin(identity string) bool { return h.admins[identity] }
+
+func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request, who string) {
+	ts, err := h.svc.List(r.Context(), who)
+	if err != nil {
+		h.serviceError(w, r, "list", who, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": toAPIList(ts, h.now(), false)})
+}
+
+type createRequest struct {
+	Label     string  `json:"label"`
+	ExpiresOn *string `json:"expires_on"`
+}
+
+func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, who string) {
+	var req createRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	date := ""
+	if req.ExpiresOn != nil {
+		date = *req.ExpiresOn
+	}
+	c, err := h.svc.Create(r.Context(), who, req.Label, date)
+	if err != nil {
+		h.serviceError(w, r, "create", who, err)
+		return
+	}
+	h.log.Info("token created", zap.String("action", "create"), zap.String("identity", who),
+		zap.String("token_id", c.Token.ID))
+	out := toAPI(c.Token, h.now(), false)
+	out.Token = c.Secret
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request, who string) {
+	t, err := h.svc.Revoke(r.Context(), who, r.PathValue("id"))
+	if err != nil {
+		h.serviceError(w, r, "revoke", who, err)
+		return
+	}
+	h.log.Info("token revoked", zap.String("action", "revoke"), zap.String("identity", who),
+		zap.String("token_id", t.ID))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type apiRejection struct {
+	At      string `json:"at"`
+	IP      string `json:"ip"`
+	Agent   string `json:"agent"`
+	TokenID string `json:"token_id"`
+	Label   string `json:"label"`
+	Reason  string `json:"reason"`
+}
+
+func (h *Handler) listRejections(w http.ResponseWriter, r *http.Request, who string) {
+	rs, err := h.svc.Rejections(r.Context(), who, MaxRejectionsShown)
+	if err != nil {
+		h.serviceError(w, r, "rejections", who, err)
+		return
+	}
+	out := make([]apiRejection, 0, len(rs))
+	for _, x := range rs {
+		out = append(out, apiRejection{At: rfc3339(x.At), IP: x.IP, Agent: x.Agent,
+			TokenID: x.TokenID, Label: x.Label, Reason: string(x.Reason)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rejections": out})
+}
+
+// ownerParam returns the optional "owner" query parameter, or writes 400.
+func ownerParam(w http.ResponseWriter, r *http.Request) (string, bool) {
+	owner := r.URL.Query().Get("owner")
+	if owner == "" {
+		return "", true
+	}
+	if err := token.ValidateOwner(owner); err != nil {
+		writeError(w, http.StatusBadRequest, "owner: "+err.Error())
+		return "", false
+	}
+	return owner, true
+}
+
+func (h *Handler) adminListTokens(w http.ResponseWriter, r *http.Request, who string) {
+	owner, ok := ownerParam(w, r)
+	if !ok {
+		return
+	}
+	ts, err := h.svc.AdminList(r.Context(), owner)
+	if err != nil {
+		h.serviceError(w, r, "admin_list", who, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": toAPIList(ts, h.now(), true)})
+}
+
+func (h *Handler) adminRevokeToken(w http.ResponseWriter, r *http.Request, who string) {
+	t, err := h.svc.AdminRevoke(r.Context(), who, r.PathValue("id"))
+	if err != nil {
+		h.serviceError(w, r, "admin_revoke", who, err)
+		return
+	}
+	h.log.Info("token revoked by administrator", zap.String("action", "admin_revoke"),
+		zap.String("identity", who), zap.String("owner", t.Owner), zap.String("token_id", t.ID))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) adminRevokeOwner(w http.ResponseWriter, r *http.Request, who string) {
+	owner := r.PathValue("owner")
+	if err := token.ValidateOwner(owner); err != nil {
+		writeError(w, http.StatusBadRequest, "owner: "+err.Error())
+		return
+	}
+	n, err := h.svc.AdminRevokeOwner(r.Context(), who, owner)
+	if err != nil {
+		h.serviceError(w, r, "admin_revoke_owner", who, err)
+		return
+	}
+	h.log.Info("all tokens of a person revoked", zap.String("action", "admin_revoke_owner"),
+		zap.String("identity", who), zap.String("owner", owner), zap.Int("revoked", n))
+	writeJSON(w, http.StatusOK, map[string]int{"revoked": n})
+}
+
+// DefaultHistoryLimit is how many events GET /api/admin/history returns
+// when no limit is given.
+const DefaultHistoryLimit = 100
+
+type apiEvent struct {
+	ID      int64  `json:"id"`
+	At      string `json:"at"`
+	Kind    string `json:"kind"`
+	Actor   string `json:"actor"`
+	Owner   string `json:"owner"`
+	TokenID string `json:"token_id"`
+	Label   string `json:"label"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+func (h *Handler) adminHistory(w http.ResponseWriter, r *http.Request, who string) {
+	owner, ok := ownerParam(w, r)
+	if !ok {
+		return
+	}
+	limit := DefaultHistoryLimit
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit must be a whole number from 1 to 1000, got %q", truncate(s, 20)))
+			return
+		}
+		limit = n
+	}
+	es, err := h.svc.History(r.Context(), owner, limit)
+	if err != nil {
+		h.serviceError(w, r, "admin_history", who, err)
+		return
+	}
+	out := make([]apiEvent, 0, len(es))
+	for _, e := range es {
+		out = append(out, apiEvent{ID: e.ID, At: rfc3339(e.At), Kind: string(e.Kind), Actor: e.Actor,
+			Owner: e.Owner, TokenID: e.TokenID, Label: e.Label, Detail: e.Detail})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": out})
+}
+
+type capRequest struct {
+	MaxLifetime string `json:"max_lifetime"`
+}
+
+func (h *Handler) adminCap(w http.ResponseWriter, r *http.Request, who string) {
+	var req capRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	limit, err := ParseLifetime(req.MaxLifetime)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "max_lifetime: "+err.Error())
+		return
+	}
+	n, err := h.svc.CapLifetime(r.Context(), who, limit)
+	if err != nil {
+		h.serviceError(w, r, "admin_cap", who, err)
+		return
+	}
+	h.log.Info("token lifetime capped", zap.String("action", "admin_cap"), zap.String("identity", who),
+		zap.String("max_lifetime", token.FormatLifetime(limit)), zap.Int("changed", n))
+	writeJSON(w, http.StatusOK, map[string]int{"changed": n})
+}
+
+// MaxCapLifetime is the longest lifetime the cap action accepts.
+const MaxCapLifetime = 100 * 365 * 24 * time.Hour
+
+var daysRE = regexp.MustCompile(`^([0-9]{1,6})d$`)
+
+// ParseLifetime parses a lifetime such as "90d" (days) or a Go duration such
+// as "36h". It must be positive and at most MaxCapLifetime.
+func ParseLifetime(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, fmt.Errorf("a lifetime is required, e.g. \"90d\"")
+	}
+	var d time.Duration
+	if m := daysRE.FindStringSubmatch(s); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		if n > int(MaxCapLifetime/(24*time.Hour)) {
+			return 0, fmt.Errorf("%q is too long; at most %s", s, token.FormatLifetime(MaxCapLifetime))
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		d, err = time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a lifetime: write days like \"90d\" or hours like \"36h\"", truncate(s, 30))
+		}
+	}
+	switch {
+	case d <= 0:
+		return 0, fmt.Errorf("%q must be positive", truncate(s, 30))
+	case d > MaxCapLifetime:
+		return 0, fmt.Errorf("%q is too long; at most %s", truncate(s, 30), token.FormatLifetime(MaxCapLifetime))
+	}
+	return d, nil
+}
