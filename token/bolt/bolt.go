@@ -1,0 +1,308 @@
+// Package bolt is the embedded token.Store: one bbolt file, for a single
+// tokengate instance. It does not implement token.Watcher.
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/tokengate/tokengate/token"
+)
+
+// LockTimeout is how long Open waits for another holder of the file to let go.
+const LockTimeout = time.Second
+
+// ErrLocked is matched (errors.Is) by the error Open returns when another
+// process or handle holds the file.
+var ErrLocked = errors.New("token file is locked")
+
+// LockedError says which file is held by someone else. It matches ErrLocked.
+type LockedError struct{ Path string }
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("token file %s is locked by another process (is another tokengate running?)", e.Path)
+}
+
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// Bucket names. Keys: tokens id→record; digests digest→id; owners
+// ownerKey+id→"" for unrevoked tokens; legacy id→"" for unrevoked legacy
+// tokens; events timeKey+seq→event; rejections ownerKey+timeKey+seq→rejection.
+var (
+	bTokens     = []byte("tokens")
+	bDigests    = []byte("digests")
+	bOwners     = []byte("owners")
+	bLegacy     = []byte("legacy")
+	bEvents     = []byte("events")
+	bRejections = []byte("rejections")
+	allBuckets  = [][]byte{bTokens, bDigests, bOwners, bLegacy, bEvents, bRejections}
+)
+
+// Store is a token.Store in a bbolt file. It is safe for concurrent use.
+type Store struct{ db *bbolt.DB }
+
+var _ token.Store = (*Store)(nil)
+
+// Open opens (creating it and its directory if missing) the token file at
+// path. It fails within LockTimeout with a *LockedError if the file is held.
+func Open(path string) (*Store, error) {
+	if path == "" {
+		return nil, &token.InputError{Kind: token.ErrInvalidInput, Msg: "token file path must not be empty"}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("creating directory of token file %s: %w", path, err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: LockTimeout})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, &LockedError{Path: path}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening token file %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("creating bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("initialising token file %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the file and releases its lock.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("closing token file: %w", err)
+	}
+	return nil
+}
+
+// record is the stored form of a token.Token.
+type record struct {
+	ID            string    `json:"id"`
+	Owner         string    `json:"owner"`
+	Label         string    `json:"label"`
+	Digest        []byte    `json:"digest"`
+	Hint          string    `json:"hint"`
+	CreatedAt     time.Time `json:"created_at,omitzero"`
+	ExpiresAt     time.Time `json:"expires_at,omitzero"`
+	RevokedAt     time.Time `json:"revoked_at,omitzero"`
+	RevokedBy     string    `json:"revoked_by,omitempty"`
+	LastUsedAt    time.Time `json:"last_used_at,omitzero"`
+	LastUsedIP    string    `json:"last_used_ip,omitempty"`
+	LastUsedAgent string    `json:"last_used_agent,omitempty"`
+}
+
+func toRecord(t token.Token) record {
+	return record{ID: t.ID, Owner: t.Owner, Label: t.Label, Digest: t.Digest[:], Hint: t.Hint,
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, RevokedBy: t.RevokedBy,
+		LastUsedAt: t.LastUsedAt, LastUsedIP: t.LastUsedIP, LastUsedAgent: t.LastUsedAgent}
+}
+
+func (r record) token() token.Token {
+	t := token.Token{ID: r.ID, Owner: r.Owner, Label: r.Label, Hint: r.Hint,
+		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt, RevokedBy: r.RevokedBy,
+		LastUsedAt: r.LastUsedAt, LastUsedIP: r.LastUsedIP, LastUsedAgent: r.LastUsedAgent}
+	copy(t.Digest[:], r.Digest)
+	return t
+}
+
+// ownerKey is a prefix-free encoding of owner: its length, then its bytes.
+func ownerKey(owner string) []byte {
+	return append(binary.AppendUvarint(nil, uint64(len(owner))), owner...)
+}
+
+// timeKey encodes t so that byte order is time order (12 bytes).
+func timeKey(t time.Time) []byte {
+	k := binary.BigEndian.AppendUint64(nil, uint64(t.Unix())^(1<<63))
+	return binary.BigEndian.AppendUint32(k, uint32(t.Nanosecond()))
+}
+
+// successor returns the smallest key greater than every key starting with
+// prefix, or nil if there is none.
+func successor(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+func inputErr(format string, args ...any) error {
+	return &token.InputError{Kind: token.ErrInvalidInput, Msg: fmt.Sprintf(format, args...)}
+}
+
+// view and update run fn in a transaction, mapping a closed file to ErrUnavailable.
+func (s *Store) view(ctx context.Context, op string, fn func(tx *bbolt.Tx) error) error {
+	return s.run(ctx, op, false, fn)
+}
+
+func (s *Store) update(ctx context.Context, op string, fn func(tx *bbolt.Tx) error) error {
+	return s.run(ctx, op, true, fn)
+}
+
+func (s *Store) run(ctx context.Context, op string, write bool, fn func(tx *bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	var err error
+	if write {
+		err = s.db.Update(fn)
+	} else {
+		err = s.db.View(fn)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, berrors.ErrDatabaseNotOpen):
+		return fmt.Errorf("%s: token file is closed: %w", op, token.ErrUnavailable)
+	default:
+		return fmt.Errorf("%s: %w", op, err)
+	}
+}
+
+func getRecord(tx *bbolt.Tx, id string) (record, bool, error) {
+	v := tx.Bucket(bTokens).Get([]byte(id))
+	if v == nil {
+		return record{}, false, nil
+	}
+	var r record
+	if err := json.Unmarshal(v, &r); err != nil {
+		return record{}, false, fmt.Errorf("decoding token %s: %w", id, err)
+	}
+	return r, true, nil
+}
+
+func putRecord(tx *bbolt.Tx, r record) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encoding token %s: %w", r.ID, err)
+	}
+	return tx.Bucket(bTokens).Put([]byte(r.ID), v)
+}
+
+func addEvent(tx *bbolt.Tx, e token.Event) error {
+	b := tx.Bucket(bEvents)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return fmt.Errorf("numbering event: %w", err)
+	}
+	e.ID = int64(seq)
+	v, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encoding event: %w", err)
+	}
+	return b.Put(binary.BigEndian.AppendUint64(timeKey(e.At), seq), v)
+}
+
+// AddRejections records refused attempts, keeping the newest
+// token.MaxRejectionsPerOwner per owner.
+func (s *Store) AddRejections(ctx context.Context, rs []token.Rejection) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	return s.update(ctx, "record rejected attempts", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bRejections)
+		owners := map[string]bool{}
+		for _, r := range rs {
+			seq, err := b.NextSequence()
+			if err != nil {
+				return fmt.Errorf("numbering rejection: %w", err)
+			}
+			v, err := json.Marshal(r)
+			if err != nil {
+				return fmt.Errorf("encoding rejection: %w", err)
+			}
+			k := binary.BigEndian.AppendUint64(append(ownerKey(r.Owner), timeKey(r.At)...), seq)
+			if err := b.Put(k, v); err != nil {
+				return err
+			}
+			owners[r.Owner] = true
+		}
+		for owner := range owners { // drop the oldest beyond the cap
+			prefix := ownerKey(owner)
+			var keys [][]byte
+			c := b.Cursor()
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				keys = append(keys, bytes.Clone(k))
+			}
+			for i := 0; i < len(keys)-token.MaxRejectionsPerOwner; i++ {
+				if err := b.Delete(keys[i]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// Rejections returns owner's refused attempts, newest first, at most limit.
+func (s *Store) Rejections(ctx context.Context, owner string, limit int) ([]token.Rejection, error) {
+	if limit < 0 {
+		return nil, inputErr("limit must not be negative, got %d", limit)
+	}
+	out := []token.Rejection{}
+	err := s.view(ctx, "list rejected attempts", func(tx *bbolt.Tx) error {
+		prefix := ownerKey(owner)
+		c := tx.Bucket(bRejections).Cursor()
+		var k, v []byte
+		if end := successor(prefix); end == nil {
+			k, v = c.Last()
+		} else if k, v = c.Seek(end); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
+			var r token.Rejection
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decoding rejection: %w", err)
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// History returns events newest first (by At, then ID), at most limit, only
+// owner's when owner is not "".
+func (s *Store) History(ctx context.Context, owner string, limit int) ([]token.Event, error) {
+	if limit < 0 {
+		return nil, inputErr("limit must not be negative, got %d", limit)
+	}
+	out := []token.Event{}
+	err := s.view(ctx, "read history", func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bEvents).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+			var e token.Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decoding event: %w", err)
+			}
+			if owner == "" || e.Owner == owner {
+				out = append(out, e)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
