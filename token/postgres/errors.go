@@ -88,8 +88,9 @@ type scrubbed struct {
 func (s *scrubbed) Error() string { return s.msg }
 func (s *scrubbed) Unwrap() error { return s.err }
 
-// parseError reports a DSN that pgx cannot parse. Its text names the DSN in
-// redacted form and masks every password candidate found in it.
+// parseError reports a DSN that pgx cannot parse. pgx's text names the DSN
+// with the password masked (best effort); parseError also masks the raw DSN
+// and every password candidate its own parser finds in it.
 func parseError(dsn string, err error) error {
 	red, secrets := redact(dsn)
 	msg := err.Error()
@@ -100,5 +101,5 @@ func parseError(dsn string, err error) error {
 		}
 	}
 	return fmt.Errorf("postgres open: %w", &token.InputError{Kind: token.ErrInvalidInput,
-		Msg: fmt.Sprintf("invalid DSN %s: %s", red, msg)})
+		Msg: "invalid DSN: " + msg})
 }

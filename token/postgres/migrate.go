@@ -24,29 +24,32 @@ const VersionTable = "tokengate_schema_version"
 // instances at once: tern holds a session advisory lock (scoped to the
 // database) while it reads the version and migrates, and every migration runs
 // in its own transaction, so a latecomer waits and then finds nothing to do.
-func (s *Store) Migrate(ctx context.Context) error {
-	if err := s.checkOpen("migrate"); err != nil {
+func (s *Store) Migrate(ctx context.Context) error { return s.migrate(ctx, "migrate") }
+
+// migrate is Migrate with errors attributed to op.
+func (s *Store) migrate(ctx context.Context, op string) error {
+	if err := s.checkOpen(op); err != nil {
 		return err
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return s.wrap("migrate", err)
+		return s.wrap(op, err)
 	}
 	defer conn.Release()
 
 	m, err := migrate.NewMigrator(ctx, conn.Conn(), VersionTable)
 	if err != nil {
-		return s.wrap("migrate: preparing the version table", err)
+		return s.wrap(op+": preparing the version table", err)
 	}
 	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
-		return fmt.Errorf("postgres migrate: %w", err)
+		return fmt.Errorf("postgres %s: %w", op, err)
 	}
 	if err := m.LoadMigrations(sub); err != nil {
-		return fmt.Errorf("postgres migrate: loading embedded migrations: %w", err)
+		return fmt.Errorf("postgres %s: loading embedded migrations: %w", op, err)
 	}
 	if err := m.Migrate(ctx); err != nil {
-		return s.wrap("migrate", err)
+		return s.wrap(op, err)
 	}
 	return nil
 }

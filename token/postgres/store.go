@@ -150,7 +150,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if opts.SkipMigrate {
 		err = s.wrap("open", pool.Ping(ctx))
 	} else {
-		err = s.Migrate(ctx)
+		err = s.migrate(ctx, "open")
 	}
 	if err != nil {
 		s.Close()
