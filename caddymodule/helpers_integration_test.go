@@ -77,7 +77,10 @@ func boltKind(t *testing.T, dir string) storeKind {
 }
 
 func postgresKind(t *testing.T) storeKind {
-	dsn := storetest.PostgresDSN(t)
+	return postgresKindFromDSN(storetest.PostgresDSN(t))
+}
+
+func postgresKindFromDSN(dsn string) storeKind {
 	return storeKind{
 		name:      "postgres",
 		directive: "store postgres {env.TG_TEST_DSN}",

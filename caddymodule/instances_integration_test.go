@@ -1,0 +1,221 @@
+package caddymodule_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
+	"github.com/tokengate/tokengate/token"
+	"github.com/tokengate/tokengate/token/storetest"
+)
+
+// TestRevocationAcrossInstances: two instances share one Postgres; a
+// revocation committed elsewhere is refused by both, and the time until the
+// other instance refuses it is measured.
+func TestRevocationAcrossInstances(t *testing.T) {
+	kind := postgresKind(t)
+	up := newEchoUpstream(t)
+	_, baseA := startGate(t, kind, t.TempDir(), up.URL, "failure_limit off")
+	_, baseB := startGate(t, kind, t.TempDir(), up.URL, "failure_limit off")
+	st := kind.open(t)
+	defer st.Close()
+	svc := token.NewService(st, token.Policy{MaxTokensPerUser: -1}, nil, nil)
+	ctx := context.Background()
+
+	const n = 100
+	lat := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		c, err := svc.Create(ctx, "alice", fmt.Sprintf("t%d", i), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		authz := basic("alice", c.Secret)
+		for _, b := range []string{baseA, baseB} {
+			if s := status(t, b+"/odata/x", authz); s != http.StatusOK {
+				t.Fatalf("warm-up on %s: %d", b, s)
+			}
+		}
+		start := time.Now()
+		if _, err := svc.Revoke(ctx, "alice", c.Token.ID); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if s := status(t, baseB+"/odata/x", authz); s == http.StatusUnauthorized {
+				break
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("revocation %d not seen by instance B after 5s", i)
+			}
+		}
+		lat = append(lat, time.Since(start))
+		if s := status(t, baseA+"/odata/x", authz); s != http.StatusUnauthorized {
+			t.Fatalf("instance A still accepts revoked token %d: %d", i, s)
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p50, p99 := lat[n/2], lat[n*99/100-1]
+	t.Logf("revocation visible on the other instance: p50 %s, p99 %s, max %s (n=%d)", p50, p99, lat[n-1], n)
+	if p99 > 200*time.Millisecond {
+		t.Errorf("p99 %s exceeds the 200 ms target", p99)
+	}
+}
+
+// TestStoreOutage: with Postgres unreachable, cached tokens keep working,
+// uncached ones get 503 + Retry-After (never 401), and all recovers within
+// 2 s after it returns.
+func TestStoreOutage(t *testing.T) {
+	admin, err := url.Parse(storetest.PostgresDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCutProxy(t, admin.Host)
+	viaProxy := *admin
+	viaProxy.Host = proxy.Addr()
+	q := viaProxy.Query()
+	q.Set("connect_timeout", "1")
+	viaProxy.RawQuery = q.Encode()
+	kind := storeKind{
+		name: "postgres", directive: "store postgres {env.TG_TEST_DSN}",
+		env: []string{"TG_TEST_DSN=" + viaProxy.String()},
+	}
+	direct := postgresKindFromDSN(admin.String())
+	st := direct.open(t)
+	defer st.Close()
+	cached := seed(t, st, "alice", "cached")
+	uncached := seed(t, st, "alice", "uncached")
+
+	up := newEchoUpstream(t)
+	_, base := startGate(t, kind, t.TempDir(), up.URL, "")
+	feed := base + "/odata/x"
+	if s := status(t, feed, basic("alice", cached.Secret)); s != http.StatusOK {
+		t.Fatalf("warm-up: %d", s)
+	}
+
+	proxy.setDown(true)
+	for i := 0; i < 3; i++ {
+		if s := status(t, feed, basic("alice", cached.Secret)); s != http.StatusOK {
+			t.Errorf("cached token during outage: %d, want 200", s)
+		}
+	}
+	resp, _ := get(t, feed, basic("alice", uncached.Secret), nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("uncached token during outage: %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+
+	proxy.setDown(false)
+	back := time.Now()
+	for {
+		s := status(t, feed, basic("alice", uncached.Secret))
+		if s == http.StatusOK {
+			break
+		}
+		if s != http.StatusServiceUnavailable {
+			t.Fatalf("during recovery: %d, want 503 or 200", s)
+		}
+		if time.Since(back) > 2*time.Second {
+			t.Fatalf("not recovered 2 s after Postgres returned")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("recovered %s after Postgres returned", time.Since(back))
+}
+
+// TestReloadUnderLoad: a config reload while requests flow drops none of
+// them and keeps the warm cache (no new store lookups afterwards).
+func TestReloadUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	kind := boltKind(t, dir)
+	st := kind.open(t)
+	c := seed(t, st, "alice", "Power BI")
+	st.Close()
+	up := newEchoUpstream(t)
+	port := testcaddy.FreePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	inst := testcaddy.Start(t, gateCaddyfile(kind.directive, port, up.URL, ""), testcaddy.Options{Dir: dir, ReadyURL: base + "/plain/"})
+	authz := basic("alice", c.Secret)
+	if s := status(t, base+"/odata/x", authz); s != http.StatusOK {
+		t.Fatalf("warm-up: %d", s)
+	}
+	missesBefore := cacheMisses(t, inst)
+
+	var ok, bad atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 10 * time.Second}
+			for i := 0; i < 100000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest(http.MethodGet, base+"/odata/x", nil)
+				req.Header.Set("Authorization", authz)
+				resp, err := client.Do(req)
+				if err != nil {
+					bad.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					ok.Add(1)
+				} else {
+					bad.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	inst.Reload(strings.Replace(gateCaddyfile(kind.directive, port, up.URL, ""), `realm "Jira export"`, `realm "Jira export (reloaded)"`, 1))
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if bad.Load() != 0 || ok.Load() == 0 {
+		t.Errorf("during reload: %d ok, %d failed requests", ok.Load(), bad.Load())
+	}
+	resp, _ := get(t, base+"/odata/x", "", nil)
+	if got := resp.Header.Get("WWW-Authenticate"); !strings.Contains(got, "reloaded") {
+		t.Errorf("new config not active after reload: %q", got)
+	}
+	if after := cacheMisses(t, inst); after != missesBefore {
+		t.Errorf("cache misses went from %v to %v across the reload: the cache was dropped", missesBefore, after)
+	}
+	t.Logf("%d requests during the reload, none failed", ok.Load())
+}
+
+var missRe = regexp.MustCompile(`(?m)^caddy_tokengate_cache_lookups_total\{result="miss"\} (\S+)$`)
+
+// cacheMisses reads the cache-miss counter from the admin endpoint's metrics.
+func cacheMisses(t *testing.T, inst *testcaddy.Instance) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + inst.AdminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := missRe.FindStringSubmatch(string(b))
+	if m == nil {
+		t.Fatalf("no cache miss metric in /metrics")
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
