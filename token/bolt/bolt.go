@@ -29,6 +29,7 @@ var ErrLocked = errors.New("token file is locked")
 // LockedError says which file is held by someone else. It matches ErrLocked.
 type LockedError struct{ Path string }
 
+// Error names the file and the likely cause.
 func (e *LockedError) Error() string {
 	return fmt.Sprintf("token file %s is locked by another process (is another tokengate running?)", e.Path)
 }
@@ -257,8 +258,8 @@ func (s *Store) AddRejections(ctx context.Context, rs []token.Rejection) error {
 
 // Rejections returns owner's refused attempts, newest first, at most limit.
 func (s *Store) Rejections(ctx context.Context, owner string, limit int) ([]token.Rejection, error) {
-	if limit < 0 {
-		return nil, inputErr("limit must not be negative, got %d", limit)
+	if limit <= 0 {
+		return nil, inputErr("limit must be positive, got %d", limit)
 	}
 	out := []token.Rejection{}
 	err := s.view(ctx, "list rejected attempts", func(tx *bbolt.Tx) error {
@@ -287,8 +288,8 @@ func (s *Store) Rejections(ctx context.Context, owner string, limit int) ([]toke
 // History returns events newest first (by At, then ID), at most limit, only
 // owner's when owner is not "".
 func (s *Store) History(ctx context.Context, owner string, limit int) ([]token.Event, error) {
-	if limit < 0 {
-		return nil, inputErr("limit must not be negative, got %d", limit)
+	if limit <= 0 {
+		return nil, inputErr("limit must be positive, got %d", limit)
 	}
 	out := []token.Event{}
 	err := s.view(ctx, "read history", func(tx *bbolt.Tx) error {

@@ -145,7 +145,8 @@ func TestBadInput(t *testing.T) {
 		{"Import with a date", "expires_at", s.Import(ctx, []token.Token{{ID: "i", Owner: "o", Digest: d, ExpiresAt: now}}, "a", now)},
 		{"Revoke without actor", "by", func() error { _, err := s.Revoke(ctx, "i", "", "", now); return err }()},
 		{"Revoke without time", "at", func() error { _, err := s.Revoke(ctx, "i", "", "a", time.Time{}); return err }()},
-		{"History with negative limit", "limit", func() error { _, err := s.History(ctx, "", -1); return err }()},
+		{"History with limit 0", "limit", func() error { _, err := s.History(ctx, "", 0); return err }()},
+		{"Rejections with negative limit", "limit", func() error { _, err := s.Rejections(ctx, "o", -1); return err }()},
 	}
 	for _, c := range cases {
 		if !errors.Is(c.err, token.ErrInvalidInput) || !strings.Contains(c.err.Error(), c.field) {
