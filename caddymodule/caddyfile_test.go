@@ -1,0 +1,148 @@
+package caddymodule
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+func TestAppCaddyfile(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`tokengate {
+		store postgres {env.DSN}
+		cache_ttl 2m
+		negative_ttl 5s
+		last_used_flush 10s
+		max_tokens_per_user 10
+		max_lifetime 365d
+	}`)
+	var a App
+	if err := a.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	want := App{
+		Store:            StoreConfig{Type: "postgres", DSN: "{env.DSN}"},
+		CacheTTL:         caddy.Duration(2 * time.Minute),
+		NegativeTTL:      caddy.Duration(5 * time.Second),
+		LastUsedFlush:    caddy.Duration(10 * time.Second),
+		MaxTokensPerUser: 10,
+		MaxLifetime:      caddy.Duration(365 * 24 * time.Hour),
+	}
+	if a.Store != want.Store || a.CacheTTL != want.CacheTTL || a.NegativeTTL != want.NegativeTTL ||
+		a.LastUsedFlush != want.LastUsedFlush || a.MaxTokensPerUser != want.MaxTokensPerUser || a.MaxLifetime != want.MaxLifetime {
+		t.Errorf("got %+v, want %+v", a, want)
+	}
+}
+
+func TestAppCaddyfileErrorsNameTheField(t *testing.T) {
+	for in, want := range map[string]string{
+		"tokengate {\nstore sqlite ./x\n}":         "store: unknown type",
+		"tokengate {\nstore bolt\n}":               "store: want",
+		"tokengate {\ncache_ttl soon\n}":           "cache_ttl: invalid duration",
+		"tokengate {\nnegative_ttl -5s\n}":         "negative_ttl: must not be negative",
+		"tokengate {\nmax_tokens_per_user many\n}": "max_tokens_per_user: want an integer",
+		"tokengate {\nmax_tokens_per_user 0\n}":    "max_tokens_per_user: must be positive",
+		"tokengate {\nmax_lifetime\n}":             "max_lifetime: missing duration",
+		"tokengate {\ncache_ttl 1m 2m\n}":          "cache_ttl: too many arguments",
+		"tokengate {\nvault_keyz x\n}":             `unknown option "vault_keyz"`,
+	} {
+		var a App
+		err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want it to contain %q", in, err, want)
+		}
+	}
+}
+
+func TestAppValidate(t *testing.T) {
+	for _, c := range []struct {
+		app  App
+		want string
+	}{
+		{App{MaxLifetime: caddy.Duration(time.Hour)}, "max_lifetime: must be at least 1d"},
+		{App{Store: StoreConfig{Type: "postgres"}}, "dsn is empty"},
+		{App{Store: StoreConfig{Type: "bolt", DSN: "x"}}, "dsn is only for type postgres"},
+		{App{Store: StoreConfig{Type: "redis"}}, `unknown type "redis"`},
+	} {
+		_, _, err := c.app.resolveStore(caddy.NewReplacer())
+		if err == nil {
+			c.app.setDefaults()
+			err = c.app.validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want %q", c.app, err, c.want)
+		}
+	}
+}
+
+func TestAuthCaddyfile(t *testing.T) {
+	var h Auth
+	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`tokengate_auth {
+		realm "Jira export"
+		match_username on
+		failure_limit 10 30s
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Realm != "Jira export" || !h.MatchUsername || h.FailureLimit != 10 || h.FailureWindow != caddy.Duration(30*time.Second) {
+		t.Errorf("got %+v", h)
+	}
+	var off Auth
+	if err := off.UnmarshalCaddyfile(caddyfile.NewTestDispenser("tokengate_auth {\nfailure_limit off\n}")); err != nil || off.FailureLimit != -1 {
+		t.Errorf("failure_limit off: %v %+v", err, off)
+	}
+	for in, want := range map[string]string{
+		"tokengate_auth {\nmatch_username maybe\n}":  `match_username: want on or off, got "maybe"`,
+		"tokengate_auth {\nfailure_limit -3\n}":      "failure_limit: count must be a positive integer",
+		"tokengate_auth {\nfailure_limit 3 never\n}": "failure_limit: window must be a positive duration",
+		"tokengate_auth {\nrealm\n}":                 "realm: missing value",
+		"tokengate_auth {\nrelam x\n}":               `unknown option "relam"`,
+		`tokengate_auth extra`:                       "wrong argument count",
+	} {
+		var a Auth
+		err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", in, err, want)
+		}
+	}
+	bad := Auth{Realm: `say "hi"`}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "realm") {
+		t.Errorf("realm with quotes: %v", err)
+	}
+}
+
+func TestFailureLimiter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := newFailureLimiter(3, time.Minute, func() time.Time { return now })
+	for i := 0; i < 3; i++ {
+		if b, _ := l.blocked("1.2.3.4", "ds"); b {
+			t.Fatalf("blocked after %d failures", i)
+		}
+		l.fail("1.2.3.4", "ds")
+	}
+	b, wait := l.blocked("1.2.3.4", "ds")
+	if !b || wait != time.Minute {
+		t.Fatalf("after 3 failures: blocked=%v wait=%s, want true 1m", b, wait)
+	}
+	if b, _ := l.blocked("1.2.3.4", "colleague"); b {
+		t.Error("another user name behind the same IP is blocked")
+	}
+	now = now.Add(61 * time.Second)
+	if b, _ := l.blocked("1.2.3.4", "ds"); b {
+		t.Error("still blocked after the window")
+	}
+	l.sweep()
+	if l.size.Load() != 0 {
+		t.Errorf("sweep left %d entries", l.size.Load())
+	}
+	l.maxKeys = 2
+	l.fail("a", "1")
+	l.fail("b", "1")
+	l.fail("c", "1")
+	if l.size.Load() != 2 {
+		t.Errorf("limiter grew past maxKeys: %d", l.size.Load())
+	}
+}
