@@ -123,16 +123,35 @@ func WellFormed(s string) bool {
 	return s[body:] == string(want[:])
 }
 
-// crc32String returns the CRC32-IEEE checksum of s, table-driven over the
-// string itself: crc32.ChecksumIEEE([]byte(s)) would allocate.
+// crc32String returns the CRC32-IEEE checksum of s, computed over the string
+// itself (crc32.ChecksumIEEE([]byte(s)) would allocate), slicing by 8.
 func crc32String(s string) uint32 {
-	tab := crc32.IEEETable
+	t := &crc32Slicing8
 	crc := ^uint32(0)
+	for len(s) >= 8 {
+		crc ^= uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+		crc = t[0][s[7]] ^ t[1][s[6]] ^ t[2][s[5]] ^ t[3][s[4]] ^
+			t[4][crc>>24] ^ t[5][(crc>>16)&0xFF] ^ t[6][(crc>>8)&0xFF] ^ t[7][crc&0xFF]
+		s = s[8:]
+	}
 	for i := 0; i < len(s); i++ {
-		crc = tab[byte(crc)^s[i]] ^ (crc >> 8)
+		crc = t[0][byte(crc)^s[i]] ^ (crc >> 8)
 	}
 	return ^crc
 }
+
+// crc32Slicing8 holds the slicing-by-8 tables of CRC32-IEEE.
+var crc32Slicing8 = func() (t [8]crc32.Table) {
+	t[0] = *crc32.IEEETable
+	for i := 0; i < 256; i++ {
+		crc := t[0][i]
+		for j := 1; j < 8; j++ {
+			crc = t[0][crc&0xFF] ^ (crc >> 8)
+			t[j][i] = crc
+		}
+	}
+	return t
+}()
 
 func isBase62(c byte) bool {
 	return ('0' <= c && c <= '9') || ('A' <= c && c <= 'Z') || ('a' <= c && c <= 'z')
