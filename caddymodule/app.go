@@ -221,7 +221,7 @@ func (a *App) validate() error {
 // the revocation listener.
 func openShared(storeKey, storeType, location string, vcfg token.ValidatorConfig, logger *zap.Logger) (*shared, error) {
 	val, _, err := storePool.LoadOrNew(storeKey, func() (caddy.Destructor, error) {
-		st, err := OpenStore(context.Background(), storeType, location, logger)
+		st, err := OpenStore(context.Background(), storeType, location, false, logger)
 		if err != nil {
 			return nil, err
 		}
@@ -254,8 +254,9 @@ func openShared(storeKey, storeType, location string, vcfg token.ValidatorConfig
 }
 
 // OpenStore opens a token store of the given type ("bolt" with a file path,
-// "postgres" with a DSN). Errors never contain the DSN's password.
-func OpenStore(ctx context.Context, storeType, location string, logger *zap.Logger) (token.Store, error) {
+// "postgres" with a DSN; skipMigrate leaves the Postgres schema alone).
+// Errors never contain the DSN's password.
+func OpenStore(ctx context.Context, storeType, location string, skipMigrate bool, logger *zap.Logger) (token.Store, error) {
 	switch storeType {
 	case "bolt":
 		st, err := bolt.Open(location)
@@ -267,6 +268,7 @@ func OpenStore(ctx context.Context, storeType, location string, logger *zap.Logg
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		st, err := postgres.Open(ctx, location, postgres.Options{
+			SkipMigrate:  skipMigrate,
 			OnWatchError: func(err error) { logger.Warn("revocation listener", zap.Error(err)) },
 		})
 		if err != nil {

@@ -78,6 +78,7 @@ func tokensCmd(name, use, short string, args cobra.PositionalArgs, run tokensFun
 }
 
 // openCLIEnv reads the tokengate app settings from the config and opens its store.
+// For migrate (needPostgres), the schema is left alone until Migrate runs.
 func openCLIEnv(ctx context.Context, cmd *cobra.Command, needPostgres bool) (*cliEnv, error) {
 	configFile, _ := cmd.Flags().GetString("config")
 	adapter, _ := cmd.Flags().GetString("adapter")
@@ -109,7 +110,7 @@ func openCLIEnv(ctx context.Context, cmd *cobra.Command, needPostgres bool) (*cl
 	if needPostgres && storeType != "postgres" {
 		return nil, errors.New("migrate: the configured store is not postgres (the embedded store needs no migrations)")
 	}
-	st, err := OpenStore(ctx, storeType, location, zap.NewNop())
+	st, err := OpenStore(ctx, storeType, location, needPostgres, zap.NewNop())
 	if err != nil {
 		return nil, err
 	}
