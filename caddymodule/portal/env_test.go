@@ -63,8 +63,9 @@ type env struct {
 }
 
 type envOptions struct {
-	policy token.Policy
-	admins []string
+	policy    token.Policy
+	admins    []string
+	realClock bool // use the system clock instead of the fake one
 }
 
 // startTime is the fake "now" of API tests: mid-day, so that date
@@ -110,7 +111,11 @@ func newEnv(t *testing.T, kind string, opts envOptions) *env {
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	e.logs = logs
-	e.svc = token.NewService(e.store, opts.policy, nil, e.clock.Now)
+	clock := e.clock.Now
+	if opts.realClock {
+		clock = token.SystemClock
+	}
+	e.svc = token.NewService(e.store, opts.policy, nil, clock)
 	h, err := NewHandler(Config{
 		Service:  e.svc,
 		Admins:   opts.admins,

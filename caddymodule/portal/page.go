@@ -234,7 +234,7 @@ func rowOf(t token.Token, now time.Time) rowView {
 		v.Created, v.CreatedISO = t.CreatedAt.UTC().Format(DateTimeLayout), rfc3339(t.CreatedAt)
 	}
 	if !t.ExpiresAt.IsZero() {
-		v.Expires, v.ExpiresISO = t.ExpiresAt.UTC().Format(DateTimeLayout), rfc3339(t.ExpiresAt)
+		v.Expires, v.ExpiresISO = expiresText(t.ExpiresAt), rfc3339(t.ExpiresAt)
 	}
 	if !t.LastUsedAt.IsZero() {
 		v.LastUsed, v.LastUsedISO = t.LastUsedAt.UTC().Format(DateTimeLayout), rfc3339(t.LastUsedAt)
@@ -252,6 +252,17 @@ func rowOf(t token.Token, now time.Time) rowView {
 		v.StatusText, v.Symbol = "active", "✓"
 	}
 	return v
+}
+
+// expiresText shows the last valid moment of a token: an expiry date D
+// (stored as the following midnight) reads "D 23:59:59 UTC"; a capped
+// expiry at another time reads as that time.
+func expiresText(e time.Time) string {
+	e = e.UTC()
+	if e.Equal(e.Truncate(24 * time.Hour)) {
+		return e.Add(-time.Second).Format("2006-01-02 15:04:05 UTC")
+	}
+	return e.Format(DateTimeLayout)
 }
 
 func reasonText(r token.RejectReason) string {

@@ -174,7 +174,7 @@ func TestPageIsSelfContained(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"Copy", "will not be shown again", "Get Data", "OData feed", "Basic", e.srv.URL + "/odata/",
-		"<code>carol</code>", "Recent rejected attempts", "expire within 7 days", `data-action="replace"`, "Cap token lifetime", "only ever shortens"} {
+		"<code>carol</code>", "Recent rejected attempts", "expire within 7 days: 1", `data-action="replace"`, "Cap token lifetime", "only ever shortens"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
