@@ -63,7 +63,7 @@ func TestStaleSharedLookupIsRetried(t *testing.T) {
 	second := make(chan token.Result, 1)
 	go func() { second <- e.v.Validate(e.ctx, secret) }()
 	waitFor(t, func() bool { return obs.misses.Load() == 2 })
-	time.Sleep(10 * time.Millisecond) // let it join the shared lookup
+	time.Sleep(50 * time.Millisecond) // let it join the shared lookup
 	close(g.release)
 
 	if r := <-second; r.Outcome != token.OutcomeRevoked || r.TokenID != tok.ID {

@@ -1,6 +1,7 @@
 package token_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -151,7 +152,7 @@ func TestSingleflightSharesOneLookup(t *testing.T) {
 	<-g.reached
 	// Every caller has missed before the lookup is let go.
 	waitFor(t, func() bool { return obs.misses.Load() == n })
-	time.Sleep(10 * time.Millisecond) // let the last callers reach singleflight
+	time.Sleep(50 * time.Millisecond) // let the last callers reach singleflight
 	close(g.release)
 	wg.Wait()
 	close(results)
@@ -336,4 +337,50 @@ func TestCloseIsIdempotentAndStops(t *testing.T) {
 	e.v.Changed(token.DigestOf(secret))
 	e.v.FlushAll()
 	e.v.Start() // does nothing after Close
+}
+
+func TestLegacyCheckedAtStartAndPeriodically(t *testing.T) {
+	e := newEnv(t, token.ValidatorConfig{CacheTTL: 20 * time.Millisecond})
+	e.v.Start()
+	const legacy = "periodic-legacy-token"
+	imported := token.Token{ID: "legacy-2", Owner: "erin", Label: "old", Digest: token.DigestOf(legacy)}
+	if err := e.store.Import(e.ctx, []token.Token{imported}, "admin", e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// No FlushAll: the periodic check (every CacheTTL) notices the import.
+	waitFor(t, func() bool { return e.v.Validate(e.ctx, legacy).Outcome == token.OutcomeValid })
+
+	// A new validator over a store with legacy tokens accepts them at once.
+	v2, err := token.NewValidator(e.store, token.ValidatorConfig{Clock: e.clock.Now, MaxEntries: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v2.Close()
+	if r := v2.Validate(e.ctx, legacy); r.Outcome != token.OutcomeValid || r.Owner != "erin" {
+		t.Errorf("fresh validator: %v owner %q, want valid erin", r.Outcome, r.Owner)
+	}
+}
+
+func TestCallerCancelDoesNotFailSharedLookup(t *testing.T) {
+	e := newEnv(t, token.ValidatorConfig{})
+	secret, tok := e.create("alice", time.Time{})
+	g := e.store.pauseNextLookup()
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan token.Result, 1)
+	go func() { done <- e.v.Validate(ctx, secret) }()
+	<-g.reached
+	cancel() // the client went away while the store was being asked
+	if r := <-done; r.Outcome != token.OutcomeUnavailable {
+		t.Fatalf("cancelled caller: %v, want unavailable", r.Outcome)
+	}
+	close(g.release)
+	// The lookup itself completed and was cached for everyone else.
+	waitFor(t, func() bool {
+		e.v.WaitCache()
+		return e.v.Validate(e.ctx, secret).CacheHit
+	})
+	e.expect(e.validate(secret), token.OutcomeValid, tok.ID, true)
+	if n := e.lookups(); n != 1 {
+		t.Errorf("lookups = %d, want 1", n)
+	}
 }
