@@ -126,7 +126,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		CacheTTL:      time.Duration(a.CacheTTL),
 		NegativeTTL:   time.Duration(a.NegativeTTL),
 		LastUsedFlush: time.Duration(a.LastUsedFlush),
-		Observer:      validatorMetrics{},
+		// 100k entries (≈4 MB of counters) hold every token of a large
+		// organisation plus negative entries; ristretto evicts beyond that.
+		MaxEntries: 100_000,
+		Observer:   validatorMetrics{},
 	}
 	sum := sha256.Sum256([]byte(location))
 	storeKey := storeType + ":" + hex.EncodeToString(sum[:])
