@@ -79,15 +79,15 @@ func NewBrowser(t *testing.T) context.Context {
 	return bctx
 }
 
-// ScreenshotDir returns where screenshots go: $TOKENGATE_SCREENSHOTS (created
-// if needed) or a temporary directory of the test.
+// ScreenshotDir returns where screenshots go: $TOKENGATE_SCREENSHOTS/<test
+// name> (created if needed) or a temporary directory of the test.
 func ScreenshotDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv(ScreenshotsEnv)
 	if dir == "" {
 		return t.TempDir()
 	}
-	dir, err := filepath.Abs(dir)
+	dir, err := filepath.Abs(filepath.Join(dir, filepath.Base(t.Name())))
 	if err == nil {
 		err = os.MkdirAll(dir, 0o755)
 	}

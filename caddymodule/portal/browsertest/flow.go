@@ -177,6 +177,9 @@ func RunTokenPageFlow(t *testing.T, browser context.Context, s Site) {
 		t.Errorf("bob revoking alice's token: HTTP %d, want 404", st)
 	}
 	bobSecrets := []string{bob.fillAndCreate("bob laptop", ""), bob.fillAndCreate("bob desktop", expiry.Format("2006-01-02"))}
+	if bobSecrets[0] == bobSecrets[1] {
+		t.Fatalf("the second token shows the first one's secret")
+	}
 	for _, sec := range bobSecrets {
 		s.TokenWorks(t, s.Bob, sec)
 	}
@@ -256,6 +259,9 @@ func (tb *tab) waitSecret() string {
 // fillAndCreate creates a token with the mouse and returns its secret.
 func (tb *tab) fillAndCreate(label, date string) string {
 	tb.t.Helper()
+	if eval[bool](tb, `!document.getElementById("created").hidden`) {
+		tb.do("hide the previous secret", chromedp.Click(chromedp.ID("hide-secret")))
+	}
 	tb.do("fill the form",
 		chromedp.SetValue(chromedp.ID("label"), label),
 		chromedp.SetValue(chromedp.ID("expires_on"), date),

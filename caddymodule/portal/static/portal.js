@@ -87,6 +87,7 @@
     form.addEventListener('submit', function (e) {
       e.preventDefault();
       say('form-error', '', false);
+      hideSecret(); // a previous secret must not pass for the new one
       var button = $('create-button');
       button.disabled = true;
       var date = dateInput.value;
