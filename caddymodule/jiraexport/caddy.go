@@ -51,6 +51,9 @@ func (h *Handler) config() Config {
 // Provision builds the service.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	if err := h.Validate(); err != nil {
+		return err
+	}
 	svc, err := New(h.config())
 	if err != nil {
 		return fmt.Errorf("jira_export_demo: %w", err)

@@ -127,7 +127,7 @@ func TestJSONConfigProvisionAndServe(t *testing.T) {
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "jira_export_demo: issues:") {
 		t.Fatalf("Validate of issues -1: %v", err)
 	}
-	if err := bad.Provision(ctx); err == nil || !strings.Contains(err.Error(), "issues") {
+	if err := bad.Provision(ctx); err == nil || !strings.HasPrefix(err.Error(), "jira_export_demo: issues: must be between") {
 		t.Fatalf("Provision of issues -1: %v", err)
 	}
 }

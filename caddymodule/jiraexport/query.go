@@ -217,7 +217,8 @@ func (p *plan[R]) compileOrderBy(src string) error {
 	return nil
 }
 
-// contextSuffix is the part of the context URL after "#<EntitySet>".
+// selectList is the "(Prop,...)" part of the context URL after
+// "#<EntitySet>" when $select chose a subset, else "".
 func (p *plan[R]) selectList() string {
 	if !p.partial {
 		return ""

@@ -56,7 +56,7 @@ func New(cfg Config) (*Service, error) {
 func (s *Service) Config() Config { return s.cfg }
 
 // VisibleIssueCount is the number of issues user may read: those of the
-// projects the user belongs to.
+// projects the user belongs to (see ProjectsOf).
 func (s *Service) VisibleIssueCount(user string) int {
 	mask := s.projectsOf(user)
 	n := 0

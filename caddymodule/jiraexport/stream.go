@@ -148,8 +148,9 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendEntity appends the selected properties of row r as a JSON object
-// body (without braces' surroundings of the caller: it writes "{...}").
+// appendEntity appends the selected properties of row r as a JSON object;
+// prefix, if not empty, is written first inside the braces (the
+// "@odata.context" of a single entity).
 func (p *plan[R]) appendEntity(b []byte, r *R, prefix string) []byte {
 	b = append(b, '{')
 	b = append(b, prefix...)
