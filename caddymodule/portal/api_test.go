@@ -332,35 +332,36 @@ func TestStoreUnavailable(t *testing.T) {
 }
 
 func TestMethodsAndUnknownPaths(t *testing.T) {
-	e := newEnv(t, "bolt", envOptions{admins: []string{"carol"}})
-	for _, c := range []struct{ method, path, allow string }{
-		{"PUT", "/api/tokens", "GET, HEAD, POST"},
-		{"PATCH", "/api/tokens/abc", "DELETE"},
-		{"GET", "/api/tokens/abc", "DELETE"},
-		{"POST", "/api/rejections", "GET, HEAD"},
-		{"GET", "/api/admin/cap", "POST"},
-		{"POST", "/api/admin/users/bob/tokens", "DELETE"},
-	} {
-		r := e.do(c.method, c.path, "alice", "", "Content-Type: application/json")
-		if r.status != 405 || r.header.Get("Allow") != c.allow || !strings.Contains(r.errMsg(t), "not allowed") {
-			t.Errorf("%s %s: %d Allow=%q %s, want 405 Allow %q", c.method, c.path, r.status, r.header.Get("Allow"), r.body, c.allow)
+	forEachStore(t, envOptions{admins: []string{"carol"}}, func(t *testing.T, e *env) {
+		for _, c := range []struct{ method, path, allow string }{
+			{"PUT", "/api/tokens", "GET, HEAD, POST"},
+			{"PATCH", "/api/tokens/abc", "DELETE"},
+			{"GET", "/api/tokens/abc", "DELETE"},
+			{"POST", "/api/rejections", "GET, HEAD"},
+			{"GET", "/api/admin/cap", "POST"},
+			{"POST", "/api/admin/users/bob/tokens", "DELETE"},
+		} {
+			r := e.do(c.method, c.path, "alice", "", "Content-Type: application/json")
+			if r.status != 405 || r.header.Get("Allow") != c.allow || !strings.Contains(r.errMsg(t), "not allowed") {
+				t.Errorf("%s %s: %d Allow=%q %s, want 405 Allow %q", c.method, c.path, r.status, r.header.Get("Allow"), r.body, c.allow)
+			}
 		}
-	}
-	if r := e.do("GET", "/api/nope", "alice", ""); r.status != 404 || !strings.Contains(r.errMsg(t), "no such API endpoint") {
-		t.Errorf("unknown API path: %d %s", r.status, r.body)
-	}
-	if r := e.do("GET", "/nope", "alice", ""); r.status != 404 {
-		t.Errorf("unknown path: %d", r.status)
-	}
-	if r := e.do("GET", "/assets/", "alice", ""); r.status != 404 {
-		t.Errorf("asset directory listing: %d", r.status)
-	}
-	for path, ct := range map[string]string{"/assets/portal.css": "text/css", "/assets/portal.js": "text/javascript"} {
-		r := e.do("GET", path, "", "")
-		if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), ct) || len(r.body) < 100 {
-			t.Errorf("%s: %d %q (%d bytes)", path, r.status, r.header.Get("Content-Type"), len(r.body))
+		if r := e.do("GET", "/api/nope", "alice", ""); r.status != 404 || !strings.Contains(r.errMsg(t), "no such API endpoint") {
+			t.Errorf("unknown API path: %d %s", r.status, r.body)
 		}
-	}
+		if r := e.do("GET", "/nope", "alice", ""); r.status != 404 {
+			t.Errorf("unknown path: %d", r.status)
+		}
+		if r := e.do("GET", "/assets/", "alice", ""); r.status != 404 {
+			t.Errorf("asset directory listing: %d", r.status)
+		}
+		for path, ct := range map[string]string{"/assets/portal.css": "text/css", "/assets/portal.js": "text/javascript"} {
+			r := e.do("GET", path, "", "")
+			if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), ct) || len(r.body) < 100 {
+				t.Errorf("%s: %d %q (%d bytes)", path, r.status, r.header.Get("Content-Type"), len(r.body))
+			}
+		}
+	})
 }
 
 func TestNoSecretInLogsOrHistory(t *testing.T) {

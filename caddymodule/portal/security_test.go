@@ -88,43 +88,44 @@ func TestCrossSiteDefaultPorts(t *testing.T) {
 }
 
 func TestSecurityHeadersEverywhere(t *testing.T) {
-	e := newEnv(t, "bolt", envOptions{admins: []string{"carol"}})
-	c := e.create("alice", "x", "")
-	for _, x := range []struct{ method, path, who, body string }{
-		{"GET", "/", "alice", ""},
-		{"GET", "/", "carol", ""},
-		{"GET", "/", "", ""},
-		{"GET", "/api/tokens", "alice", ""},
-		{"GET", "/api/tokens", "", ""},
-		{"POST", "/api/tokens", "alice", `{"label":"y"}`},
-		{"POST", "/api/tokens", "alice", `{`},
-		{"DELETE", "/api/tokens/" + c.ID, "alice", ""},
-		{"PUT", "/api/tokens", "alice", ""},
-		{"GET", "/api/admin/tokens", "alice", ""},
-		{"GET", "/assets/portal.js", "", ""},
-		{"GET", "/nope", "", ""},
-	} {
-		r := e.do(x.method, x.path, x.who, x.body)
-		want := map[string]string{
-			"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-			"X-Content-Type-Options":  "nosniff",
-			"Referrer-Policy":         "no-referrer",
-			"X-Frame-Options":         "DENY",
-		}
-		if strings.HasPrefix(x.path, "/api/") || x.path == "/" {
-			want["Cache-Control"] = "no-store"
-		}
-		for k, v := range want {
-			if got := r.header.Get(k); got != v {
-				t.Errorf("%s %s (%d): %s = %q, want %q", x.method, x.path, r.status, k, got, v)
+	forEachStore(t, envOptions{admins: []string{"carol"}}, func(t *testing.T, e *env) {
+		c := e.create("alice", "x", "")
+		for _, x := range []struct{ method, path, who, body string }{
+			{"GET", "/", "alice", ""},
+			{"GET", "/", "carol", ""},
+			{"GET", "/", "", ""},
+			{"GET", "/api/tokens", "alice", ""},
+			{"GET", "/api/tokens", "", ""},
+			{"POST", "/api/tokens", "alice", `{"label":"y"}`},
+			{"POST", "/api/tokens", "alice", `{`},
+			{"DELETE", "/api/tokens/" + c.ID, "alice", ""},
+			{"PUT", "/api/tokens", "alice", ""},
+			{"GET", "/api/admin/tokens", "alice", ""},
+			{"GET", "/assets/portal.js", "", ""},
+			{"GET", "/nope", "", ""},
+		} {
+			r := e.do(x.method, x.path, x.who, x.body)
+			want := map[string]string{
+				"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+				"X-Content-Type-Options":  "nosniff",
+				"Referrer-Policy":         "no-referrer",
+				"X-Frame-Options":         "DENY",
+			}
+			if strings.HasPrefix(x.path, "/api/") || x.path == "/" {
+				want["Cache-Control"] = "no-store"
+			}
+			for k, v := range want {
+				if got := r.header.Get(k); got != v {
+					t.Errorf("%s %s (%d): %s = %q, want %q", x.method, x.path, r.status, k, got, v)
+				}
 			}
 		}
-	}
-	// The cross-site refusal carries them too.
-	r := e.do("POST", "/api/tokens", "alice", `{"label":"y"}`, "Sec-Fetch-Site: cross-site")
-	if r.header.Get("Content-Security-Policy") == "" || r.header.Get("X-Frame-Options") != "DENY" {
-		t.Errorf("403 without security headers: %v", r.header)
-	}
+		// The cross-site refusal carries them too.
+		r := e.do("POST", "/api/tokens", "alice", `{"label":"y"}`, "Sec-Fetch-Site: cross-site")
+		if r.header.Get("Content-Security-Policy") == "" || r.header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("403 without security headers: %v", r.header)
+		}
+	})
 }
 
 var (
@@ -140,49 +141,50 @@ var (
 )
 
 func TestPageIsSelfContained(t *testing.T) {
-	e := newEnv(t, "bolt", envOptions{admins: []string{"carol"}})
-	e.create("carol", `<script>alert("x")</script>`, "2026-03-12")
-	page := string(e.do("GET", "/", "carol", "").body)
-	if !strings.Contains(page, `<html lang="en">`) {
-		t.Errorf("page lacks lang=en")
-	}
-	if inlineScript.MatchString(page) || styleTag.MatchString(page) || styleAttr.MatchString(page) || handlerAttr.MatchString(page) {
-		t.Errorf("page has inline script or style")
-	}
-	for _, tag := range scriptTag.FindAllString(page, -1) {
-		if !strings.Contains(tag, `src="assets/portal.js?v=`) {
-			t.Errorf("unexpected script tag %s", tag)
+	forEachStore(t, envOptions{admins: []string{"carol"}}, func(t *testing.T, e *env) {
+		e.create("carol", `<script>alert("x")</script>`, "2026-03-12")
+		page := string(e.do("GET", "/", "carol", "").body)
+		if !strings.Contains(page, `<html lang="en">`) {
+			t.Errorf("page lacks lang=en")
 		}
-	}
-	if m := absoluteLinks.FindString(page); m != "" {
-		t.Errorf("absolute link %q: links must be relative to the mount point", m)
-	}
-	if externalURL.MatchString(page) {
-		t.Errorf("page references another site")
-	}
-	if strings.Contains(page, `<script>alert`) || !strings.Contains(page, "&lt;script&gt;alert") {
-		t.Errorf("the label is not escaped")
-	}
-	// Every input has a <label for=…> (hidden inputs excepted).
-	for _, in := range inputTag.FindAllString(page, -1) {
-		if strings.Contains(in, `type="hidden"`) {
-			continue
+		if inlineScript.MatchString(page) || styleTag.MatchString(page) || styleAttr.MatchString(page) || handlerAttr.MatchString(page) {
+			t.Errorf("page has inline script or style")
 		}
-		id := idAttr.FindStringSubmatch(in)
-		if id == nil || !strings.Contains(page, `<label for="`+id[1]+`"`) {
-			t.Errorf("input without a label: %s", in)
+		for _, tag := range scriptTag.FindAllString(page, -1) {
+			if !strings.Contains(tag, `src="assets/portal.js?v=`) {
+				t.Errorf("unexpected script tag %s", tag)
+			}
 		}
-	}
-	for _, want := range []string{"Copy", "will not be shown again", "Get Data", "OData feed", "Basic", e.srv.URL + "/odata/",
-		"<code>carol</code>", "Recent rejected attempts", "expire within 7 days: 1", `data-action="replace"`, "Cap token lifetime", "only ever shortens"} {
-		if !strings.Contains(page, want) {
-			t.Errorf("page lacks %q", want)
+		if m := absoluteLinks.FindString(page); m != "" {
+			t.Errorf("absolute link %q: links must be relative to the mount point", m)
 		}
-	}
-	// No <button> without an explicit type inside a form could submit by accident.
-	if strings.Contains(page, "<button>") {
-		t.Errorf("button without type")
-	}
+		if externalURL.MatchString(page) {
+			t.Errorf("page references another site")
+		}
+		if strings.Contains(page, `<script>alert`) || !strings.Contains(page, "&lt;script&gt;alert") {
+			t.Errorf("the label is not escaped")
+		}
+		// Every input has a <label for=…> (hidden inputs excepted).
+		for _, in := range inputTag.FindAllString(page, -1) {
+			if strings.Contains(in, `type="hidden"`) {
+				continue
+			}
+			id := idAttr.FindStringSubmatch(in)
+			if id == nil || !strings.Contains(page, `<label for="`+id[1]+`"`) {
+				t.Errorf("input without a label: %s", in)
+			}
+		}
+		for _, want := range []string{"Copy", "will not be shown again", "Get Data", "OData feed", "Basic", e.srv.URL + "/odata/",
+			"<code>carol</code>", "Recent rejected attempts", "expire within 7 days: 1", `data-action="replace"`, "Cap token lifetime", "only ever shortens"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("page lacks %q", want)
+			}
+		}
+		// No <button> without an explicit type inside a form could submit by accident.
+		if strings.Contains(page, "<button>") {
+			t.Errorf("button without type")
+		}
+	})
 }
 
 func TestMountedUnderPrefix(t *testing.T) {
