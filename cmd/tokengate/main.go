@@ -14,6 +14,8 @@ import (
 
 	// tokengate's modules.
 	_ "github.com/tokengate/tokengate/caddymodule"
+	_ "github.com/tokengate/tokengate/caddymodule/jiraexport"
+	_ "github.com/tokengate/tokengate/caddymodule/portal"
 )
 
 func main() {
