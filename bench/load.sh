@@ -43,8 +43,11 @@ cat >"$WORK/proxy.caddyfile" <<CF
 		store bolt $WORK/tokengate.db
 	}
 }
+# Same shape as the gate site (a route on /odata/*), minus tokengate_auth.
 http://127.0.0.1:$PLAIN {
-	reverse_proxy 127.0.0.1:$UP
+	route /odata/* {
+		reverse_proxy 127.0.0.1:$UP
+	}
 }
 http://127.0.0.1:$GATE {
 	route /odata/* {
