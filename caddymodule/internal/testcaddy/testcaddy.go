@@ -109,9 +109,10 @@ type Instance struct {
 	// Logs holds everything the process wrote to stdout and stderr.
 	Logs *SyncBuffer
 
-	t    testing.TB
-	cmd  *exec.Cmd
-	done chan struct{}
+	t          testing.TB
+	cmd        *exec.Cmd
+	done       chan struct{}
+	configName string // file name of the config; default "Caddyfile"
 }
 
 // Options tune Start.
@@ -126,10 +127,13 @@ type Options struct {
 	AdminPort int
 	// ReadyURL is polled until it answers (any status); default the admin endpoint's /config/.
 	ReadyURL string
+	// Adapter is the config adapter: "caddyfile" (default) or "json".
+	Adapter string
 }
 
-// Start writes caddyfile (with "{ADMIN_PORT}" replaced) into the instance's
-// directory and runs the binary on it until the test ends.
+// Start writes caddyfile (with "{ADMIN_PORT}" replaced; JSON with
+// Options.Adapter "json") into the instance's directory and runs the binary
+// on it until the test ends.
 func Start(t testing.TB, caddyfile string, opts Options) *Instance {
 	t.Helper()
 	bin := Binary(t)
@@ -146,8 +150,14 @@ func Start(t testing.TB, caddyfile string, opts Options) *Instance {
 		t:         t,
 		done:      make(chan struct{}),
 	}
-	path := inst.writeCaddyfile(caddyfile)
-	cmd := exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
+	if opts.Adapter == "json" {
+		inst.configName = "config.json"
+	}
+	args := []string{"run", "--config", inst.writeCaddyfile(caddyfile)}
+	if opts.Adapter != "json" {
+		args = append(args, "--adapter", "caddyfile")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = opts.Dir
 	cmd.Env = append(os.Environ(), opts.Env...)
 	cmd.Stdout = inst.Logs
@@ -168,7 +178,11 @@ func Start(t testing.TB, caddyfile string, opts Options) *Instance {
 }
 
 func (i *Instance) writeCaddyfile(caddyfile string) string {
-	path := filepath.Join(i.Dir, "Caddyfile")
+	name := i.configName
+	if name == "" {
+		name = "Caddyfile"
+	}
+	path := filepath.Join(i.Dir, name)
 	_, port, _ := net.SplitHostPort(i.AdminAddr)
 	content := strings.ReplaceAll(caddyfile, "{ADMIN_PORT}", port)
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
