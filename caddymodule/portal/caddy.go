@@ -113,8 +113,17 @@ func (p *Portal) Validate() error {
 	return nil
 }
 
-// ServeHTTP serves the page and the API; it never calls next.
+// ServeHTTP serves the page and the API; it never calls next. A request
+// whose identity was established by tokengate_auth (an access token) is
+// refused: otherwise a leaked token could mint new tokens for its owner.
 func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if repl := replacer(r); repl != nil {
+		if id, ok := repl.GetString("http.auth.user.token_id"); ok && id != "" {
+			writeError(w, http.StatusForbidden, "the token page needs a person's sign-in, not an access token: "+
+				"put your login (basic_auth, forward_auth, …) in front of tokengate_portal, not tokengate_auth")
+			return nil
+		}
+	}
 	p.h.ServeHTTP(w, r)
 	return nil
 }
