@@ -84,5 +84,11 @@ log "go test -race ./..."
 go test -race -count=1 -timeout 30m ./...
 
 log "benchmarks compile and run once"
-go test -run '^$' -bench . -benchtime 1x -timeout 10m ./... >/dev/null
+benchlog=$(mktemp)
+if ! go test -run '^$' -bench . -benchtime 1x -timeout 10m ./... >"$benchlog" 2>&1; then
+	cat "$benchlog" >&2
+	echo "FATAL: a benchmark failed" >&2
+	exit 1
+fi
+rm -f "$benchlog"
 log "all tests passed"
