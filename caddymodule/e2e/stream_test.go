@@ -150,7 +150,7 @@ func TestBigExportStreams(t *testing.T) {
 	s := startStack(t, storeFor(t, "bolt"), cfg)
 	tok := s.createToken(t, streamUser, "big export")
 
-	get := func(url, encoding string) *http.Response {
+	get := func(t *testing.T, url, encoding string) *http.Response {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodGet, url, nil)
 		if err != nil {
@@ -170,7 +170,7 @@ func TestBigExportStreams(t *testing.T) {
 	// Warm up the whole path (auth cache, connection pools, the encoder)
 	// with small pages.
 	for range 5 {
-		resp := get(s.base+"/odata/Issues?$top=200", "gzip, deflate")
+		resp := get(t, s.base+"/odata/Issues?$top=200", "gzip, deflate")
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
@@ -193,7 +193,7 @@ func TestBigExportStreams(t *testing.T) {
 		t.Run(encoding, func(t *testing.T) {
 			sampler := sampleRSS(s.inst.RSS)
 			start := time.Now()
-			resp := get(s.base+"/odata/Issues", encoding)
+			resp := get(t, s.base+"/odata/Issues", encoding)
 			ttfb := time.Since(start)
 			defer resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
