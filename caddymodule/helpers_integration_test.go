@@ -125,8 +125,34 @@ http://127.0.0.1:%d {
 	handle /plain/* {
 		reverse_proxy %s
 	}
+	# Test only: the token page with the identity taken from a header.
+	handle_path /tokens/* {
+		tokengate_portal {
+			identity {http.request.header.X-Test-User}
+		}
+	}
 }
 `, storeLine, port, authOpts, strings.TrimPrefix(upstream, "http://"), strings.TrimPrefix(upstream, "http://"))
+}
+
+// revokeVia revokes owner's token id through the token page API of the
+// instance at base, as the owner would.
+func revokeVia(t *testing.T, base, owner, id string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodDelete, base+"/tokens/api/tokens/"+id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Test-User", owner)
+	req.Header.Set("Origin", base)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("revoke %s via %s: %d", id, base, resp.StatusCode)
+	}
 }
 
 // seed creates tokens through the real Service on st.
