@@ -251,10 +251,14 @@ func (v *Validator) lookup(ctx context.Context, d Digest, key uint64) (fillResul
 		}
 	}
 	v.mu.Lock()
-	if v.epoch.Load() == epoch {
-		v.cache.SetWithTTL(key, e, 1, cacheTTL)
-	}
+	set := v.epoch.Load() == epoch && v.cache.SetWithTTL(key, e, 1, cacheTTL)
 	v.mu.Unlock()
+	if set {
+		// ristretto applies new keys asynchronously: wait, so that the
+		// request after this one is a hit (and, during a store outage,
+		// keeps working) instead of racing the cache's goroutine.
+		v.cache.Wait()
+	}
 	return fillResult{e: e, epoch: epoch}, nil
 }
 

@@ -384,3 +384,16 @@ func TestCallerCancelDoesNotFailSharedLookup(t *testing.T) {
 		t.Errorf("lookups = %d, want 1", n)
 	}
 }
+
+// TestHitRightAfterMiss: once a miss has returned, the very next request for
+// the same token is a cache hit — no waiting on ristretto's buffers — so a
+// store outage right after a first request does not turn it into a 503.
+func TestHitRightAfterMiss(t *testing.T) {
+	e := newEnv(t, token.ValidatorConfig{})
+	for i := 0; i < 50; i++ {
+		secret, tok := e.create("alice", time.Time{})
+		// e.v.Validate directly: e.validate would wait for the cache.
+		e.expect(e.v.Validate(e.ctx, secret), token.OutcomeValid, tok.ID, false)
+		e.expect(e.v.Validate(e.ctx, secret), token.OutcomeValid, tok.ID, true)
+	}
+}
