@@ -5,6 +5,7 @@
 #
 #   bash bench/load.sh                 # 3 rounds of 10 s each
 #   ROUNDS=5 DURATION=20s CONNS=32 bash bench/load.sh
+#   PROFILE_DIR=/tmp/prof bash bench/load.sh   # also CPU-profile the proxy in round 1
 #
 # Everything listens on 127.0.0.1 only and stops when the script ends.
 set -euo pipefail
@@ -97,10 +98,17 @@ wrk -t1 -c4 -d2s -H "$AUTH" "http://127.0.0.1:$GATE/odata/x" >/dev/null # warm u
 SUM_PLAIN=0; SUM_GATE=0
 for ROUND in $(seq "$ROUNDS"); do
 	p=$(run plain "http://127.0.0.1:$PLAIN/odata/x")
+	if [ -n "${PROFILE_DIR:-}" ] && [ "$ROUND" = 1 ]; then
+		mkdir -p "$PROFILE_DIR"
+		curl -s -o "$PROFILE_DIR/gate.cpu.pprof" "http://127.0.0.1:$ADMIN2/debug/pprof/profile?seconds=5" &
+		PROF_PID=$!
+	fi
 	g=$(run gate "http://127.0.0.1:$GATE/odata/x" "$AUTH")
 	SUM_PLAIN=$(python3 -c "print($SUM_PLAIN + $p)")
 	SUM_GATE=$(python3 -c "print($SUM_GATE + $g)")
 done
+[ -n "${PROF_PID:-}" ] && wait "$PROF_PID"
+[ -n "${PROFILE_DIR:-}" ] && cp "$WORK/tokengate" "$PROFILE_DIR/tokengate" && echo "profile: go tool pprof $PROFILE_DIR/tokengate $PROFILE_DIR/gate.cpu.pprof" >&2
 python3 - "$SUM_PLAIN" "$SUM_GATE" "$ROUNDS" <<'PY'
 import sys
 plain, gate, rounds = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])

@@ -175,12 +175,49 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.auth.user.id", res.Owner)
 	repl.Set("http.auth.user.token_id", res.TokenID)
-	r.Header.Del("Authorization")
-	r.Header.Del(HeaderUser)
-	r.Header.Del(HeaderTokenID)
-	r.Header.Set(HeaderUser, res.Owner)
-	r.Header.Set(HeaderTokenID, res.TokenID)
+	delete(r.Header, "Authorization")
+	stripIdentityHeaders(r.Header)
+	r.Header[HeaderUser] = []string{res.Owner}
+	r.Header[HeaderTokenID] = []string{res.TokenID}
 	return next.ServeHTTP(w, r)
+}
+
+// stripIdentityHeaders removes every client-sent copy of the identity
+// headers: any case (Go canonicalizes incoming keys, but not every variant)
+// and spellings with underscores, which CGI, WSGI or PHP backends treat like
+// hyphens. Caddy drops underscore headers by default, but an operator may
+// allow them (expected_underscore_headers); this does not rely on it. Only
+// keys of the right length are compared, so this stays cheap.
+func stripIdentityHeaders(h http.Header) {
+	for k := range h {
+		if (len(k) == len(HeaderUser) && sameHeaderName(k, HeaderUser)) ||
+			(len(k) == len(HeaderTokenID) && sameHeaderName(k, HeaderTokenID)) {
+			delete(h, k)
+		}
+	}
+}
+
+// sameHeaderName compares header names case-insensitively with '_' == '-'.
+func sameHeaderName(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == '_' {
+			x = '-'
+		}
+		if y == '_' {
+			y = '-'
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // reject answers 401 for a bad credential and logs why.

@@ -80,6 +80,8 @@ func TestAuthInsideCaddy(t *testing.T) {
 			resp, body := get(t, feed, basic("alice", valid.Secret), map[string]string{
 				"X-Authenticated-User": "mallory",
 				"X-Access-Token-Id":    "forged",
+				"X_Authenticated_User": "mallory", // CGI/WSGI backends read _ as -
+				"x-access-token_id":    "forged",
 			})
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("valid token: status %d body %s", resp.StatusCode, body)
@@ -93,6 +95,11 @@ func TestAuthInsideCaddy(t *testing.T) {
 			}
 			if h.Get("Authorization") != "" {
 				t.Errorf("upstream got the client's Authorization header")
+			}
+			for k, v := range h {
+				if n := strings.ToLower(strings.ReplaceAll(k, "_", "-")); (n == "x-authenticated-user" || n == "x-access-token-id") && k != "X-Authenticated-User" && k != "X-Access-Token-Id" {
+					t.Errorf("upstream got a client-sent identity header %s: %q", k, v)
+				}
 			}
 
 			// The user name is not part of the credential by default.
