@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
 	"github.com/tokengate/tokengate/token"
 	"github.com/tokengate/tokengate/token/storetest"
@@ -216,4 +218,70 @@ func cacheMisses(t *testing.T, inst *testcaddy.Instance) float64 {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// TestLostListenerFlushesCache: instance B's LISTEN connection is killed
+// (pg_terminate_backend) and a token B has cached is revoked through A while
+// B cannot hear it. After reconnecting, B flushes its cache and refuses the
+// token — long before cache_ttl (1m) — and later revocations flow again.
+func TestLostListenerFlushesCache(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	kind := postgresKindFromDSN(dsn)
+	dbName := strings.TrimPrefix(mustParseURL(t, dsn).Path, "/")
+	up := newEchoUpstream(t)
+	_, baseA := startGate(t, kind, t.TempDir(), up.URL, "failure_limit off")
+	_, baseB := startGate(t, kind, t.TempDir(), up.URL, "failure_limit off")
+	st := kind.open(t)
+	defer st.Close()
+	missed := seed(t, st, "alice", "missed")
+	later := seed(t, st, "alice", "later")
+	for _, c := range []token.Created{missed, later} {
+		if s := status(t, baseB+"/odata/x", basic("alice", c.Secret)); s != http.StatusOK {
+			t.Fatalf("warm-up on B: %d", s)
+		}
+	}
+
+	admin, err := pgx.Connect(context.Background(), storetest.PostgresAdminDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	// Kill every tokengate listener on this database (A's and B's), then
+	// revoke at once, while they reconnect.
+	var killed int
+	if err := admin.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = $1 AND application_name LIKE '%-listener'`, dbName).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed != 2 {
+		t.Fatalf("terminated %d listener connections, want 2 (one per instance)", killed)
+	}
+	start := time.Now()
+	revokeVia(t, baseA, "alice", missed.Token.ID)
+	for status(t, baseB+"/odata/x", basic("alice", missed.Secret)) != http.StatusUnauthorized {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("B still accepts a token revoked while its listener was down, 5 s later")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("B refused the token revoked during its listener outage after %s", time.Since(start))
+
+	// Notifications flow again.
+	start = time.Now()
+	revokeVia(t, baseA, "alice", later.Token.ID)
+	for status(t, baseB+"/odata/x", basic("alice", later.Secret)) != http.StatusUnauthorized {
+		if time.Since(start) > 2*time.Second {
+			t.Fatal("revocations do not reach B after its listener reconnected")
+		}
+	}
+	t.Logf("next revocation reached B after %s", time.Since(start))
+}
+
+func mustParseURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
