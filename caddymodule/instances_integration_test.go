@@ -285,3 +285,88 @@ func mustParseURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+// TestReloadLeaksNothing: repeated reloads (alternating cache settings, so
+// validators and listeners are replaced, and identical ones, so they are
+// shared) leave exactly one listener connection and no extra goroutines.
+func TestReloadLeaksNothing(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	kind := postgresKindFromDSN(dsn)
+	dbName := strings.TrimPrefix(mustParseURL(t, dsn).Path, "/")
+	up := newEchoUpstream(t)
+	port := testcaddy.FreePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	cfg := func(ttl string) string {
+		return strings.Replace(gateCaddyfile(kind.directive, port, up.URL, ""), "cache_ttl 1m", "cache_ttl "+ttl, 1)
+	}
+	inst := testcaddy.Start(t, cfg("1m"), testcaddy.Options{Env: kind.env, ReadyURL: base + "/plain/"})
+	st := kind.open(t)
+	defer st.Close()
+	c := seed(t, st, "alice", "reload")
+	admin, err := pgx.Connect(context.Background(), storetest.PostgresAdminDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	listeners := func() int {
+		var n int
+		if err := admin.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = $1 AND application_name LIKE '%-listener'`, dbName).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	settle := func() (int, int) {
+		time.Sleep(300 * time.Millisecond)
+		if s := status(t, base+"/odata/x", basic("alice", c.Secret)); s != http.StatusOK {
+			t.Fatalf("token after reload: %d", s)
+		}
+		return listeners(), goroutines(t, inst)
+	}
+	l0, g0 := settle()
+	if l0 != 1 {
+		t.Fatalf("listener connections at start: %d, want 1", l0)
+	}
+	for i, ttl := range []string{"2m", "2m", "1m", "3m", "1m", "1m"} {
+		inst.Reload(cfg(ttl))
+		if l, _ := settle(); l != 1 {
+			t.Fatalf("after reload %d (cache_ttl %s): %d listener connections, want 1", i+1, ttl, l)
+		}
+	}
+	_, g1 := settle()
+	t.Logf("tokengate's goroutines: %d at start, %d after 6 reloads", g0, g1)
+	if g1 != g0 {
+		t.Errorf("tokengate's goroutines went from %d to %d over 6 reloads", g0, g1)
+	}
+}
+
+var goroutineBlockRe = regexp.MustCompile(`(?m)^(\d+) @`)
+
+// goroutines counts the process's goroutines that run tokengate's code or
+// the libraries it owns (ristretto, pgx, bbolt), from the admin endpoint's
+// goroutine profile. Caddy's own (HTTP connections, metrics) are left out.
+func goroutines(t *testing.T, inst *testcaddy.Instance) int {
+	t.Helper()
+	resp, err := http.Get("http://" + inst.AdminAddr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	total := 0
+	for _, block := range strings.Split(string(b), "\n\n") {
+		m := goroutineBlockRe.FindStringSubmatch(block)
+		if m == nil {
+			continue
+		}
+		if strings.Contains(block, "tokengate/tokengate/") || strings.Contains(block, "ristretto") ||
+			strings.Contains(block, "jackc/") || strings.Contains(block, "bbolt") {
+			n, _ := strconv.Atoi(m[1])
+			total += n
+		}
+	}
+	if total == 0 {
+		t.Fatalf("no tokengate goroutines found in the profile")
+	}
+	return total
+}
