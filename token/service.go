@@ -41,6 +41,9 @@ type Service struct {
 	policy Policy
 	now    Clock
 	inv    Invalidator
+
+	sealer     *Sealer     // nil: vault off
+	vaultKinds []VaultKind // kinds people may store
 }
 
 // NewService returns a Service over store. inv may be nil; now nil means SystemClock.

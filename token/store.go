@@ -67,6 +67,9 @@ type Store interface {
 	// only owner's when owner is not "".
 	History(ctx context.Context, owner string, limit int) ([]Event, error)
 
+	// VaultStore keeps the people's upstream credentials (encrypted).
+	VaultStore
+
 	// Close releases the store's resources.
 	Close() error
 }

@@ -90,6 +90,8 @@ type Validator struct {
 
 	wb writeBehind
 
+	vault vaultCache // ciphertexts of vault secrets, for injection
+
 	lifeMu   sync.Mutex
 	started  bool
 	stopped  bool
@@ -303,6 +305,7 @@ func (v *Validator) FlushAll() {
 	v.epoch.Add(1)
 	v.cache.Clear()
 	v.mu.Unlock()
+	v.flushVault()
 	v.refreshLegacy(context.Background(), true)
 }
 

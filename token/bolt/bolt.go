@@ -39,7 +39,9 @@ func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
 // Bucket names. Keys: tokens id→record; digests digest→id; owners
 // ownerKey+id→"" for unrevoked tokens; legacy id→"" for unrevoked legacy
-// tokens; events timeKey+seq→event; rejections ownerKey+timeKey+seq→rejection.
+// tokens; events timeKey+seq→event; rejections ownerKey+timeKey+seq→rejection;
+// vault ownerKey+kind→vaultRecord. Open creates missing buckets, so files
+// written by an older build gain the newer ones.
 var (
 	bTokens     = []byte("tokens")
 	bDigests    = []byte("digests")
@@ -47,7 +49,8 @@ var (
 	bLegacy     = []byte("legacy")
 	bEvents     = []byte("events")
 	bRejections = []byte("rejections")
-	allBuckets  = [][]byte{bTokens, bDigests, bOwners, bLegacy, bEvents, bRejections}
+	bVault      = []byte("vault")
+	allBuckets  = [][]byte{bTokens, bDigests, bOwners, bLegacy, bEvents, bRejections, bVault}
 )
 
 // Store is a token.Store in a bbolt file. It is safe for concurrent use.

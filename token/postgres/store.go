@@ -11,7 +11,8 @@
 //
 //	r:<digest hex>   the token with this SHA-256 digest was revoked (Revoke, RevokeOwner)
 //	c:<digest hex>   the token's expiry changed (CapExpiry, up to 100 tokens)
-//	flush            drop every cached result (Import; CapExpiry of more than 100 tokens)
+//	flush            drop every cached result (Import; CapExpiry of more than 100 tokens;
+//	                 every vault change: PutVaultSecret, DeleteVaultSecret)
 //
 // <digest hex> is the 64-character lower-case hex digest; a digest is not a
 // secret. [Store.Watch] maps the payloads onto a token.Invalidator.

@@ -25,7 +25,9 @@ const Timeout = 60 * time.Second
 //
 // Beyond the doc comments of token.Store the suite pins these choices: ties
 // in List are broken by ascending ID; the EventCreate of a token is dated
-// t.CreatedAt; times are compared at microsecond precision.
+// t.CreatedAt; times are compared at microsecond precision; VaultSecrets
+// orders kinds bytewise; input checks refuse with an InputError of kind
+// token.ErrInvalidInput.
 func Run(t *testing.T, open func(t *testing.T) token.Store) {
 	tests := []struct {
 		name string
@@ -47,6 +49,14 @@ func Run(t *testing.T, open func(t *testing.T) token.Store) {
 		{"History", testHistory},
 		{"HistoryTies", testHistoryTies},
 		{"Concurrency", testConcurrency},
+		{"VaultRoundTrip", testVaultRoundTrip},
+		{"VaultReplace", testVaultReplace},
+		{"VaultOwners", testVaultOwners},
+		{"VaultOrder", testVaultOrder},
+		{"VaultDelete", testVaultDelete},
+		{"VaultEvents", testVaultEvents},
+		{"VaultInput", testVaultInput},
+		{"VaultConcurrency", testVaultConcurrency},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
