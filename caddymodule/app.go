@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -47,6 +48,14 @@ type App struct {
 	MaxTokensPerUser int `json:"max_tokens_per_user,omitempty"`
 	// MaxLifetime, when set, makes an expiry date required and caps it.
 	MaxLifetime caddy.Duration `json:"max_lifetime,omitempty"`
+	// VaultKey (32 bytes, base64 or hex) turns on the vault of upstream
+	// credentials people store on the token page (XChaCha20-Poly1305 at
+	// rest). Use a placeholder such as {env.TOKENGATE_VAULT_KEY}; it is
+	// never logged.
+	VaultKey string `json:"vault_key,omitempty"`
+	// VaultKinds are the kinds of credential people may store (default:
+	// jira "Jira API token").
+	VaultKinds []token.VaultKind `json:"vault_kinds,omitempty"`
 
 	shared  *shared
 	poolKey string
@@ -122,6 +131,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
+	sealer, err := a.vaultSealer(repl)
+	if err != nil {
+		return err
+	}
 	vcfg := token.ValidatorConfig{
 		CacheTTL:      time.Duration(a.CacheTTL),
 		NegativeTTL:   time.Duration(a.NegativeTTL),
@@ -148,7 +161,38 @@ func (a *App) Provision(ctx caddy.Context) error {
 		MaxTokensPerUser: a.MaxTokensPerUser,
 		MaxLifetime:      time.Duration(a.MaxLifetime),
 	}, a.shared.validator, nil)
+	if sealer != nil {
+		a.service.EnableVault(sealer, a.VaultKinds)
+	}
 	return nil
+}
+
+// vaultSealer resolves and checks the vault settings; nil when the vault is off.
+func (a *App) vaultSealer(repl *caddy.Replacer) (*token.Sealer, error) {
+	if a.VaultKey == "" {
+		if len(a.VaultKinds) > 0 {
+			return nil, errors.New("tokengate: vault_kind: needs vault_key")
+		}
+		return nil, nil
+	}
+	key, err := token.ParseVaultKey(repl.ReplaceKnown(a.VaultKey, ""))
+	if err != nil {
+		return nil, fmt.Errorf("tokengate: %w (is the environment variable set?)", err)
+	}
+	seen := map[string]bool{}
+	for _, k := range a.VaultKinds {
+		if err := token.ValidateVaultKind(k.ID); err != nil {
+			return nil, fmt.Errorf("tokengate: vault_kind: %w", err)
+		}
+		if strings.TrimSpace(k.Label) == "" {
+			return nil, fmt.Errorf("tokengate: vault_kind %s: label is empty", k.ID)
+		}
+		if seen[k.ID] {
+			return nil, fmt.Errorf("tokengate: vault_kind %s: defined twice", k.ID)
+		}
+		seen[k.ID] = true
+	}
+	return token.NewSealer(key)
 }
 
 // resolveStore returns the store type and its resolved location (path or DSN).

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/tokengate/tokengate/token"
 )
@@ -49,12 +51,25 @@ type Auth struct {
 	FailureLimit int `json:"failure_limit,omitempty"`
 	// FailureWindow is the window of FailureLimit (default 1m).
 	FailureWindow caddy.Duration `json:"failure_window,omitempty"`
+	// InjectVault sets upstream request headers from the signed-in person's
+	// vault (e.g. their Jira API token). Client-sent copies are removed.
+	InjectVault []VaultInjection `json:"inject_vault,omitempty"`
 
 	challenge string
+	stripped  []string // header names removed from every request
+	sealer    *token.Sealer
 	validator *token.Validator
 	limiter   *failureLimiter
 	outcomes  outcomeCounters
 	logger    *zap.Logger
+}
+
+// VaultInjection names a vault kind and the upstream header that carries it.
+type VaultInjection struct {
+	// Kind is a vault kind configured in the tokengate app (e.g. "jira").
+	Kind string `json:"kind"`
+	// Header is the request header set for the upstream.
+	Header string `json:"header"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -87,6 +102,12 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	}
 	h.validator = app.Validator()
 	h.outcomes = newOutcomeCounters()
+	h.stripped = []string{HeaderUser, HeaderTokenID}
+	if len(h.InjectVault) > 0 {
+		if err := h.provisionVault(app.Service()); err != nil {
+			return err
+		}
+	}
 	if h.FailureLimit > 0 {
 		h.limiter = newFailureLimiter(h.FailureLimit, time.Duration(h.FailureWindow), time.Now)
 		go h.sweepLoop(ctx)
@@ -117,6 +138,41 @@ func (h *Auth) Validate() error {
 	}
 	if h.FailureWindow < 0 {
 		return fmt.Errorf("tokengate_auth: failure_window: must be positive, got %s", time.Duration(h.FailureWindow))
+	}
+	seen := map[string]bool{}
+	for i, inj := range h.InjectVault {
+		name := http.CanonicalHeaderKey(inj.Header)
+		if !httpguts.ValidHeaderFieldName(inj.Header) {
+			return fmt.Errorf("tokengate_auth: inject_vault %s: %q is not a valid header name", inj.Kind, inj.Header)
+		}
+		switch name {
+		case "Authorization", "Host", "Cookie", "Content-Length", "Transfer-Encoding", "Connection", HeaderUser, HeaderTokenID:
+			return fmt.Errorf("tokengate_auth: inject_vault %s: header %s is reserved", inj.Kind, name)
+		}
+		if seen[name] {
+			return fmt.Errorf("tokengate_auth: inject_vault: header %s used twice", name)
+		}
+		seen[name] = true
+		h.InjectVault[i].Header = name
+	}
+	return nil
+}
+
+// provisionVault checks that the app has a vault with the kinds to inject.
+func (h *Auth) provisionVault(svc *token.Service) error {
+	h.sealer = svc.Sealer()
+	if h.sealer == nil {
+		return fmt.Errorf("tokengate_auth: inject_vault: the tokengate app has no vault_key")
+	}
+	for _, inj := range h.InjectVault {
+		found := false
+		for _, k := range svc.VaultKinds() {
+			found = found || k.ID == inj.Kind
+		}
+		if !found {
+			return fmt.Errorf("tokengate_auth: inject_vault: unknown vault kind %q (configure it with vault_kind in the tokengate app)", inj.Kind)
+		}
+		h.stripped = append(h.stripped, inj.Header)
 	}
 	return nil
 }
@@ -176,23 +232,43 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	repl.Set("http.auth.user.id", res.Owner)
 	repl.Set("http.auth.user.token_id", res.TokenID)
 	delete(r.Header, "Authorization")
-	stripIdentityHeaders(r.Header)
+	stripHeaders(r.Header, h.stripped)
+	for _, inj := range h.InjectVault {
+		cred, err := h.validator.VaultCredential(r.Context(), h.sealer, res.Owner, inj.Kind)
+		switch {
+		case err == nil:
+			r.Header[inj.Header] = []string{cred}
+		case errors.Is(err, token.ErrNotFound):
+			// Nothing stored: the upstream decides what that means.
+		case errors.Is(err, token.ErrUnavailable):
+			h.outcomes.inc("unavailable")
+			w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
+			h.log(zapcore.ErrorLevel, "vault unavailable", r, "unavailable", res.TokenID, ip, user)
+			return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("token store unavailable"))
+		default:
+			// Undecryptable (wrong vault_key): an operator problem, not the client's.
+			h.log(zapcore.ErrorLevel, "vault secret cannot be used: "+err.Error(), r, "valid", res.TokenID, ip, user)
+			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("vault secret of kind %s cannot be decrypted", inj.Kind))
+		}
+	}
 	r.Header[HeaderUser] = []string{res.Owner}
 	r.Header[HeaderTokenID] = []string{res.TokenID}
 	return next.ServeHTTP(w, r)
 }
 
-// stripIdentityHeaders removes every client-sent copy of the identity
-// headers: any case (Go canonicalizes incoming keys, but not every variant)
-// and spellings with underscores, which CGI, WSGI or PHP backends treat like
-// hyphens. Caddy drops underscore headers by default, but an operator may
-// allow them (expected_underscore_headers); this does not rely on it. Only
-// keys of the right length are compared, so this stays cheap.
-func stripIdentityHeaders(h http.Header) {
+// stripHeaders removes every client-sent copy of the named headers (the
+// identity headers and the vault ones): any case (Go canonicalizes incoming
+// keys, but not every variant) and spellings with underscores, which CGI,
+// WSGI or PHP backends treat like hyphens. Caddy drops underscore headers by
+// default, but an operator may allow them (expected_underscore_headers); this
+// does not rely on it. Only keys of the right length are compared.
+func stripHeaders(h http.Header, names []string) {
 	for k := range h {
-		if (len(k) == len(HeaderUser) && sameHeaderName(k, HeaderUser)) ||
-			(len(k) == len(HeaderTokenID) && sameHeaderName(k, HeaderTokenID)) {
-			delete(h, k)
+		for _, name := range names {
+			if len(k) == len(name) && sameHeaderName(k, name) {
+				delete(h, k)
+				break
+			}
 		}
 	}
 }

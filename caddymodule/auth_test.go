@@ -14,7 +14,7 @@ func TestStripIdentityHeaders(t *testing.T) {
 		"X-Authenticated-Users": {"kept: another header"},
 		"Accept":                {"application/json"},
 	}
-	stripIdentityHeaders(h)
+	stripHeaders(h, []string{HeaderUser, HeaderTokenID})
 	if len(h) != 2 || h.Get("Accept") == "" || h.Get("X-Authenticated-Users") == "" {
 		t.Errorf("after stripping: %v, want only Accept and X-Authenticated-Users", h)
 	}

@@ -2,12 +2,15 @@ package caddymodule
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/tokengate/tokengate/token"
 )
 
 func init() {
@@ -25,6 +28,8 @@ func init() {
 //		last_used_flush <duration>
 //		max_tokens_per_user <n>
 //		max_lifetime <duration>
+//		vault_key <key>
+//		vault_kind <id> <label>
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -74,6 +79,24 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := parseDuration(d, &a.MaxLifetime); err != nil {
 				return err
 			}
+		case "vault_key":
+			if !d.NextArg() {
+				return d.Errf("vault_key: missing key (use a placeholder such as {env.TOKENGATE_VAULT_KEY})")
+			}
+			a.VaultKey = d.Val()
+			if d.NextArg() {
+				return d.Errf("vault_key: too many arguments")
+			}
+		case "vault_kind":
+			var id string
+			if !d.Args(&id) {
+				return d.Errf("vault_kind: want 'vault_kind <id> <label>', e.g. vault_kind jira \"Jira API token\"")
+			}
+			label := strings.Join(d.RemainingArgs(), " ")
+			if label == "" {
+				return d.Errf("vault_kind %s: missing label", id)
+			}
+			a.VaultKinds = append(a.VaultKinds, token.VaultKind{ID: id, Label: label})
 		case "max_tokens_per_user":
 			n, err := parseInt(d)
 			if err != nil {
@@ -96,6 +119,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //		realm <text>
 //		match_username on|off
 //		failure_limit <n> [<window>] | off
+//		inject_vault <kind> <header>
 //	}
 func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	a := new(Auth)
@@ -157,6 +181,15 @@ func (h *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.Errf("failure_limit: too many arguments")
 			}
+		case "inject_vault":
+			var kind, header string
+			if !d.Args(&kind, &header) {
+				return d.Errf("inject_vault: want 'inject_vault <kind> <header>', e.g. inject_vault jira X-Jira-Api-Token")
+			}
+			if d.NextArg() {
+				return d.Errf("inject_vault: too many arguments")
+			}
+			h.InjectVault = append(h.InjectVault, VaultInjection{Kind: kind, Header: header})
 		default:
 			return d.Errf("tokengate_auth: unknown option %q", d.Val())
 		}

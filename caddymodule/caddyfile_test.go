@@ -77,6 +77,48 @@ func TestAppValidate(t *testing.T) {
 	}
 }
 
+func TestVaultCaddyfile(t *testing.T) {
+	var a App
+	err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`tokengate {
+		vault_key {env.KEY}
+		vault_kind jira "Jira API token"
+		vault_kind tempo Tempo Timesheets token
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.VaultKey != "{env.KEY}" || len(a.VaultKinds) != 2 || a.VaultKinds[0].Label != "Jira API token" || a.VaultKinds[1].Label != "Tempo Timesheets token" {
+		t.Errorf("got %+v", a)
+	}
+	var h Auth
+	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("tokengate_auth {\ninject_vault jira x-jira-api-token\n}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Validate(); err != nil || len(h.InjectVault) != 1 || h.InjectVault[0].Header != "X-Jira-Api-Token" {
+		t.Errorf("inject_vault: %v %+v (want the header canonicalized)", err, h.InjectVault)
+	}
+	for in, want := range map[string]string{
+		"tokengate {\nvault_kind jira\n}":         "vault_kind jira: missing label",
+		"tokengate {\nvault_key\n}":               "vault_key: missing key",
+		"tokengate_auth {\ninject_vault jira\n}":  "inject_vault: want",
+		"tokengate_auth {\ninject_vault a b c\n}": "inject_vault: too many arguments",
+	} {
+		var err error
+		if strings.HasPrefix(in, "tokengate_auth") {
+			err = new(Auth).UnmarshalCaddyfile(caddyfile.NewTestDispenser(in))
+		} else {
+			err = new(App).UnmarshalCaddyfile(caddyfile.NewTestDispenser(in))
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", in, err, want)
+		}
+	}
+	bad := Auth{InjectVault: []VaultInjection{{Kind: "jira", Header: "X Bad"}}}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "not a valid header name") {
+		t.Errorf("bad header: %v", err)
+	}
+}
+
 func TestAuthCaddyfile(t *testing.T) {
 	var h Auth
 	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`tokengate_auth {
