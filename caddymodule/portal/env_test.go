@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net"
@@ -57,6 +58,8 @@ type env struct {
 	srv   *httptest.Server
 	clock *fakeClock
 	logs  *observer.ObservedLogs
+	// sealer is the vault's, nil when envOptions.vault is false.
+	sealer *token.Sealer
 	// cut makes the store unreachable (bolt: closed file; Postgres: the TCP
 	// proxy in front of it refuses and drops connections).
 	cut func()
@@ -66,6 +69,10 @@ type envOptions struct {
 	policy    token.Policy
 	admins    []string
 	realClock bool // use the system clock instead of the fake one
+	// vault turns the vault on with a random key and vaultKinds
+	// (token.DefaultVaultKinds when empty).
+	vault      bool
+	vaultKinds []token.VaultKind
 }
 
 // startTime is the fake "now" of API tests: mid-day, so that date
@@ -116,6 +123,18 @@ func newEnv(t *testing.T, kind string, opts envOptions) *env {
 		clock = token.SystemClock
 	}
 	e.svc = token.NewService(e.store, opts.policy, nil, clock)
+	if opts.vault {
+		key := make([]byte, token.VaultKeyLen)
+		if _, err := rand.Read(key); err != nil {
+			t.Fatalf("vault key: %v", err)
+		}
+		sealer, err := token.NewSealer(key)
+		if err != nil {
+			t.Fatalf("NewSealer: %v", err)
+		}
+		e.sealer = sealer
+		e.svc.EnableVault(sealer, opts.vaultKinds)
+	}
 	h, err := NewHandler(Config{
 		Service:  e.svc,
 		Admins:   opts.admins,

@@ -11,6 +11,9 @@
 //	POST   /api/tokens                      {"label":"…","expires_on":"YYYY-MM-DD"|null} → 201 token + "token"
 //	DELETE /api/tokens/{id}                 204; another person's or unknown id → 404
 //	GET    /api/rejections                  {"rejections":[{at,ip,agent,token_id,label,reason}...]}
+//	GET    /api/vault                       {"enabled":true,"entries":[vault entry...]}; vault off → {"enabled":false,"entries":[]}
+//	PUT    /api/vault/{kind}                {"secret":"…"} → 200 vault entry (never the secret)
+//	DELETE /api/vault/{kind}                204; nothing of that kind stored → 404
 //	GET    /api/admin/tokens?owner=…        {"tokens":[token + "owner"...]}
 //	DELETE /api/admin/tokens/{id}           204
 //	DELETE /api/admin/users/{owner}/tokens  200 {"revoked":N}
@@ -20,7 +23,19 @@
 // A token is {id,label,hint,legacy,created_at,expires_at,last_used_at,
 // last_used_ip,last_used_agent,status}: hint is the last 4 characters of the
 // secret, times are RFC 3339 UTC or null, status is active, expiring_soon or
-// expired. Errors are {"error":"…"} with a 4xx status saying what to fix (503
+// expired.
+//
+// The vault ("Other tokens": upstream credentials such as a Jira API token
+// that the export backend uses on the person's behalf) is always the
+// signed-in person's own: there is no owner parameter and no administrator
+// route, administrators never see a credential. A vault entry is
+// {kind,label,stored,hint,updated_at}: hint (last 4 characters) and
+// updated_at are null when nothing is stored. A kind the server does not
+// store is 404; when no vault_key is configured, PUT and DELETE are 404 with
+// VaultOffMessage (the resource does not exist on this server; 404 rather
+// than 409 because nothing the client does can change that).
+//
+// Errors are {"error":"…"} with a 4xx status saying what to fix (503
 // with Retry-After when the store is unreachable).
 package portal
 
@@ -170,6 +185,10 @@ func (h *Handler) routes() {
 		"DELETE": h.user(h.revokeToken)})
 	h.api(m, "/api/rejections", map[string]http.HandlerFunc{
 		"GET": h.user(h.listRejections)})
+	h.api(m, "/api/vault", map[string]http.HandlerFunc{
+		"GET": h.user(h.listVault)})
+	h.api(m, "/api/vault/{kind}", map[string]http.HandlerFunc{
+		"PUT": h.user(h.putVault), "DELETE": h.user(h.deleteVault)})
 	h.api(m, "/api/admin/tokens", map[string]http.HandlerFunc{
 		"GET": h.admin(h.adminListTokens)})
 	h.api(m, "/api/admin/tokens/{id}", map[string]http.HandlerFunc{

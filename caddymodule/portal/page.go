@@ -101,6 +101,8 @@ type pageData struct {
 	AdminTrimmed bool
 	History      []eventView
 	HistoryLimit int
+	VaultEnabled bool
+	Vault        []vaultView
 }
 
 func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
@@ -181,6 +183,9 @@ func (h *Handler) pageData(r *http.Request, who string) (pageData, error) {
 	for _, x := range rs {
 		d.Rejections = append(d.Rejections, rejectionView{At: x.At.UTC().Format(DateTimeLayout), AtISO: rfc3339(x.At),
 			IP: x.IP, Agent: x.Agent, Label: x.Label, Reason: reasonText(x.Reason)})
+	}
+	if err := h.vaultPageData(r, &d, who); err != nil {
+		return d, err
 	}
 	if d.Admin {
 		err = h.adminPageData(r, &d, now)

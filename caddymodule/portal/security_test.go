@@ -141,9 +141,15 @@ var (
 )
 
 func TestPageIsSelfContained(t *testing.T) {
-	forEachStore(t, envOptions{admins: []string{"carol"}}, func(t *testing.T, e *env) {
+	forEachStore(t, envOptions{admins: []string{"carol"}, vault: true, vaultKinds: twoKinds}, func(t *testing.T, e *env) {
 		e.create("carol", `<script>alert("x")</script>`, "2026-03-12")
+		if r := e.putVault("carol", "tempo", "tempo-token-with-markup<b>x"); r.status != 200 {
+			t.Fatalf("PUT tempo: %d %s", r.status, r.body)
+		}
 		page := string(e.do("GET", "/", "carol", "").body)
+		if strings.Contains(page, "<b>x") || !strings.Contains(page, "<code>…&lt;b&gt;x</code>") {
+			t.Errorf("the vault hint is not escaped")
+		}
 		if !strings.Contains(page, `<html lang="en">`) {
 			t.Errorf("page lacks lang=en")
 		}
@@ -175,7 +181,8 @@ func TestPageIsSelfContained(t *testing.T) {
 			}
 		}
 		for _, want := range []string{"Copy", "will not be shown again", "Get Data", "OData feed", "Basic", e.srv.URL + "/odata/",
-			"<code>carol</code>", "Recent rejected attempts", "expire within 7 days: 1", `data-action="replace"`, "Cap token lifetime", "only ever shortens"} {
+			"<code>carol</code>", "Recent rejected attempts", "expire within 7 days: 1", `data-action="replace"`, "Cap token lifetime", "only ever shortens",
+			"Other tokens", `<label for="vault-jira-secret">`, `<label for="vault-tempo-secret">`} {
 			if !strings.Contains(page, want) {
 				t.Errorf("page lacks %q", want)
 			}

@@ -78,9 +78,16 @@
     if (created) { created.hidden = true; }
     say('copy-status', '', false);
   }
+
+  // clearVaultInputs empties the "Other tokens" password inputs: a typed
+  // credential never outlives the page (form cache, back/forward cache).
+  function clearVaultInputs() {
+    var ins = document.querySelectorAll('form.vault-form input[name="secret"]');
+    for (var i = 0; i < ins.length; i++) { ins[i].value = ''; }
+  }
   // Never bring a secret back from the form cache or the back/forward cache.
-  window.addEventListener('pageshow', hideSecret);
-  window.addEventListener('pagehide', hideSecret);
+  window.addEventListener('pageshow', function () { hideSecret(); clearVaultInputs(); });
+  window.addEventListener('pagehide', function () { hideSecret(); clearVaultInputs(); });
 
   var form = $('create-form');
   if (form) {
@@ -172,6 +179,54 @@
     });
   }
 
+  // Other tokens (vault): the credential goes to the server once and is
+  // never put back into the page; only its last 4 characters come back.
+  function vaultSave(f) {
+    var kind = f.getAttribute('data-vault-kind');
+    var label = f.getAttribute('data-vault-label');
+    var input = f.elements.secret;
+    say('vault-' + kind + '-error', '', false);
+    say('vault-' + kind + '-msg', '', false);
+    if (!input.value.trim()) {
+      say('vault-' + kind + '-error', 'Paste your ' + label + ' first.', false);
+      input.focus();
+      return;
+    }
+    var buttons = f.querySelectorAll('button');
+    for (var i = 0; i < buttons.length; i++) { buttons[i].disabled = true; }
+    api('PUT', 'api/vault/' + encodeURIComponent(kind), { secret: input.value }).then(function (r) {
+      for (var i = 0; i < buttons.length; i++) { buttons[i].disabled = false; }
+      if (!r.ok) {
+        // The value stays (hidden) in the input so that a retry needs no re-paste.
+        say('vault-' + kind + '-error', (r.data && r.data.error) || ('Saving failed (HTTP ' + r.status + ').'), false);
+        input.focus();
+        return;
+      }
+      input.value = '';
+      var hint = r.data && r.data.hint ? ' (…' + r.data.hint + ')' : '';
+      return refresh().then(function () {
+        say('vault-' + kind + '-msg', label + ' saved' + hint + '. It will not be shown again.', true);
+      });
+    });
+  }
+
+  function vaultRemove(button) {
+    var kind = button.getAttribute('data-kind');
+    var label = button.getAttribute('data-label');
+    say('vault-' + kind + '-error', '', false);
+    say('vault-' + kind + '-msg', '', false);
+    if (!window.confirm('Remove your stored ' + label + '? The export backend can then no longer use it on your behalf.')) { return; }
+    api('DELETE', 'api/vault/' + encodeURIComponent(kind)).then(function (r) {
+      if (!r.ok) {
+        say('vault-' + kind + '-error', (r.data && r.data.error) || ('Removing failed (HTTP ' + r.status + ').'), false);
+        return refresh();
+      }
+      return refresh().then(function () {
+        say('vault-' + kind + '-msg', label + ' removed.', true);
+      });
+    });
+  }
+
   // One delegated listener: the sections are replaced on refresh.
   document.addEventListener('click', function (e) {
     var b = e.target.closest ? e.target.closest('button[data-action]') : null;
@@ -180,12 +235,16 @@
       case 'replace': replace(b.getAttribute('data-label')); break;
       case 'revoke': revoke(b, false); break;
       case 'admin-revoke': revoke(b, true); break;
+      case 'vault-remove': vaultRemove(b); break;
     }
   });
 
   document.addEventListener('submit', function (e) {
     var f = e.target;
-    if (f.id === 'revoke-owner-form') {
+    if (f.classList && f.classList.contains('vault-form')) {
+      e.preventDefault();
+      vaultSave(f);
+    } else if (f.id === 'revoke-owner-form') {
       e.preventDefault();
       var owner = f.elements.owner.value.trim();
       say('revoke-owner-error', '', false);
