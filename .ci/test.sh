@@ -65,7 +65,11 @@ else
 	id postgres >/dev/null 2>&1 || useradd --system --home /nonexistent postgres
 	PGTMP=$(mktemp -d /tmp/tokengate-pg.XXXXXX)
 	chown postgres "$PGTMP"
-	PORT=55432
+	PORT=""
+	for p in $(seq 55432 55482); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then PORT=$p; break; fi
+	done
+	[ -n "$PORT" ] || { echo "FATAL: no free port in 55432-55482 for a throwaway Postgres" >&2; exit 1; }
 	log "Postgres: starting a throwaway cluster on 127.0.0.1:$PORT"
 	runuser -u postgres -- "$INITDB" -D "$PGTMP/data" -A trust -U postgres >/dev/null
 	runuser -u postgres -- "$PGCTL" -D "$PGTMP/data" -w -l "$PGTMP/log" \
