@@ -9,7 +9,8 @@ RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/tokengate ./cmd/tokengate
 
-FROM debian:bookworm-20251117-slim
+# Pinned to the Debian 12 line; pin a digest (debian:12-slim@sha256:…) for reproducible builds.
+FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
