@@ -196,12 +196,18 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Errorf("cache misses went from %v to %v across the reload: the cache was dropped", missesBefore, after)
 	}
 	t.Logf("%d requests during the reload, none failed", ok.Load())
+	// The per-outcome counter lives in Caddy's registry and survives the reload.
+	if valid := metricValue(t, inst, `caddy_tokengate_auth_requests_total{outcome="valid"}`); valid < float64(ok.Load()) {
+		t.Errorf("auth_requests_total{outcome=valid} = %v, want at least the %d successful requests", valid, ok.Load())
+	}
+	if missing := metricValue(t, inst, `caddy_tokengate_auth_requests_total{outcome="missing"}`); missing < 1 {
+		t.Errorf("auth_requests_total{outcome=missing} = %v, want ≥ 1", missing)
+	}
 }
 
-var missRe = regexp.MustCompile(`(?m)^caddy_tokengate_cache_lookups_total\{result="miss"\} (\S+)$`)
-
-// cacheMisses reads the cache-miss counter from the admin endpoint's metrics.
-func cacheMisses(t *testing.T, inst *testcaddy.Instance) float64 {
+// metricValue reads one sample (name with labels, exactly as exposed) from
+// the admin endpoint's /metrics.
+func metricValue(t *testing.T, inst *testcaddy.Instance, sample string) float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + inst.AdminAddr + "/metrics")
 	if err != nil {
@@ -209,15 +215,23 @@ func cacheMisses(t *testing.T, inst *testcaddy.Instance) float64 {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	m := missRe.FindStringSubmatch(string(b))
-	if m == nil {
-		t.Fatalf("no cache miss metric in /metrics")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
 	}
-	v, err := strconv.ParseFloat(m[1], 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
+	t.Fatalf("metric %s not exposed", sample)
+	return 0
+}
+
+// cacheMisses reads the cache-miss counter from the admin endpoint's metrics.
+func cacheMisses(t *testing.T, inst *testcaddy.Instance) float64 {
+	t.Helper()
+	return metricValue(t, inst, `caddy_tokengate_cache_lookups_total{result="miss"}`)
 }
 
 // TestLostListenerFlushesCache: instance B's LISTEN connection is killed
