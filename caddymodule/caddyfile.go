@@ -16,7 +16,9 @@ import (
 func init() {
 	httpcaddyfile.RegisterGlobalOption("tokengate", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("tokengate_auth", parseAuth)
-	httpcaddyfile.RegisterDirectiveOrder("tokengate_auth", httpcaddyfile.Before, "reverse_proxy")
+	// Ordered like basic_auth: authentication runs before handle, route,
+	// respond and reverse_proxy, so a top-level tokengate_auth guards them all.
+	httpcaddyfile.RegisterDirectiveOrder("tokengate_auth", httpcaddyfile.After, "basic_auth")
 }
 
 // parseGlobalOption parses the global "tokengate { ... }" block:
