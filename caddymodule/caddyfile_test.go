@@ -180,6 +180,23 @@ func TestFailureLimiter(t *testing.T) {
 	if l.size.Load() != 0 {
 		t.Errorf("sweep left %d entries", l.size.Load())
 	}
+	// Huge user names share one small key.
+	long := strings.Repeat("x", 1<<20)
+	l.fail("9.9.9.9", long)
+	l.fail("9.9.9.9", long+"y")
+	l.mu.Lock()
+	for k := range l.entries {
+		if len(k) > 300 {
+			t.Errorf("limiter keeps a %d-byte key", len(k))
+		}
+	}
+	l.mu.Unlock()
+	if b, _ := l.blocked("9.9.9.9", long+"z"); b {
+		t.Error("blocked after 2 failures with a limit of 3")
+	}
+	l.sweep()
+	now = now.Add(2 * time.Minute)
+	l.sweep()
 	l.maxKeys = 2
 	l.fail("a", "1")
 	l.fail("b", "1")

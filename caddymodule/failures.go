@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tokengate/tokengate/token"
 )
 
 // failureLimiter counts failed authentications per key (client IP + user
@@ -34,7 +36,15 @@ func newFailureLimiter(limit int, window time.Duration, now func() time.Time) *f
 	}
 }
 
-func limiterKey(ip, user string) string { return ip + "\x00" + user }
+// limiterKey keys a client IP and user name. User names longer than any
+// owner can be (they never match a token's owner) share one key, so huge
+// names cannot make the limiter hold megabytes per entry.
+func limiterKey(ip, user string) string {
+	if len(user) > token.MaxOwnerLen {
+		user = "\x01(too long)"
+	}
+	return ip + "\x00" + user
+}
 
 // blocked reports whether key has reached the limit, and for how long it stays blocked.
 func (l *failureLimiter) blocked(ip, user string) (bool, time.Duration) {

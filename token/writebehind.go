@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -48,6 +49,18 @@ func (w *writeBehind) init() {
 	w.rejIdx = make(map[rejectionKey]int)
 }
 
+// cleanText makes client-supplied text (IP, user agent) safe for every
+// store — valid UTF-8 without NUL bytes (Postgres refuses both, and one bad
+// record would fail a whole batch) — and cuts it to n bytes. It allocates
+// only when it has to change something.
+func cleanText(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	return clip(s, n)
+}
+
 // clip cuts s to at most n bytes without splitting a UTF-8 sequence.
 func clip(s string, n int) string {
 	if len(s) <= n {
@@ -68,7 +81,7 @@ func (v *Validator) RecordUse(r Result, ip, agent string) {
 		return
 	}
 	now := v.cfg.Clock()
-	ip, agent = clip(ip, maxIPLen), clip(agent, maxAgentLen)
+	ip, agent = cleanText(ip, maxIPLen), cleanText(agent, maxAgentLen)
 	w := &v.wb
 	w.mu.Lock()
 	p := w.uses[r.TokenID]
@@ -97,7 +110,7 @@ func (v *Validator) RecordRejection(r Result, reason RejectReason, ip, agent str
 	}
 	rej := Rejection{
 		TokenID: r.TokenID, Owner: r.Owner, Label: r.Label, At: v.cfg.Clock(),
-		IP: clip(ip, maxIPLen), Agent: clip(agent, maxAgentLen), Reason: reason,
+		IP: cleanText(ip, maxIPLen), Agent: cleanText(agent, maxAgentLen), Reason: reason,
 	}
 	v.wb.addRejection(rej)
 }
