@@ -28,6 +28,7 @@ type InputError struct {
 	Msg  string // human-readable, safe to show to the user
 }
 
+// Error returns the user-facing message.
 func (e *InputError) Error() string { return e.Msg }
 
 // Is makes errors.Is(err, e.Kind) true.

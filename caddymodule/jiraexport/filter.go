@@ -24,6 +24,7 @@ const (
 	litBool
 )
 
+// String names the literal kind in error messages.
 func (k litKind) String() string {
 	return [...]string{"null", "a string", "a number", "a DateTimeOffset", "a boolean"}[k]
 }

@@ -17,6 +17,7 @@ const (
 	edmStringCollection
 )
 
+// String returns the EDM type name, e.g. Edm.String.
 func (t edmType) String() string {
 	switch t {
 	case edmInt32:

@@ -85,7 +85,10 @@ type scrubbed struct {
 	err error
 }
 
+// Error returns the message with the password removed.
 func (s *scrubbed) Error() string { return s.msg }
+
+// Unwrap returns the original error, for errors.Is and errors.As.
 func (s *scrubbed) Unwrap() error { return s.err }
 
 // parseError reports a DSN that pgx cannot parse. pgx's text names the DSN
