@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -55,13 +56,14 @@ type Auth struct {
 	// vault (e.g. their Jira API token). Client-sent copies are removed.
 	InjectVault []VaultInjection `json:"inject_vault,omitempty"`
 
-	challenge string
-	stripped  []string // header names removed from every request
-	sealer    *token.Sealer
-	validator *token.Validator
-	limiter   *failureLimiter
-	outcomes  outcomeCounters
-	logger    *zap.Logger
+	challenge  string
+	stripped   []string // header names removed from every request
+	mismatches *onceEvery
+	sealer     *token.Sealer
+	validator  *token.Validator
+	limiter    *failureLimiter
+	outcomes   outcomeCounters
+	logger     *zap.Logger
 }
 
 // VaultInjection names a vault kind and the upstream header that carries it.
@@ -96,6 +98,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.challenge = `Basic realm="` + h.Realm + `", charset="UTF-8"`
+	h.mismatches = new(onceEvery)
 	app, err := AppFrom(ctx)
 	if err != nil {
 		return err
@@ -223,7 +226,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			h.limiter.fail(ip, user)
 			return h.reject(w, r, "username_mismatch", res.TokenID, ip, user)
 		}
-		h.log(zapcore.InfoLevel, "user name differs from token owner (match_username off)", r, "valid", res.TokenID, ip, user)
+		if h.mismatches.first(res.TokenID, time.Now()) {
+			h.log(zapcore.InfoLevel, "user name differs from token owner (match_username off; logged once per token per 10m)", r, "valid", res.TokenID, ip, user)
+		}
 	}
 
 	h.outcomes.inc("valid")
@@ -293,6 +298,32 @@ func sameHeaderName(a, b string) bool {
 			return false
 		}
 	}
+	return true
+}
+
+// onceEvery remembers when something was last reported per key, so a
+// Power BI refresh (hundreds of requests) logs a user name mismatch once,
+// not per request. It is bounded: past 10 000 keys it starts over.
+type onceEvery struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+// first reports whether key was not reported in the last 10 minutes, and
+// records now for it.
+func (o *onceEvery) first(key string, now time.Time) bool {
+	if o == nil {
+		return true
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if t, ok := o.last[key]; ok && now.Sub(t) < 10*time.Minute {
+		return false
+	}
+	if o.last == nil || len(o.last) >= 10_000 {
+		o.last = make(map[string]time.Time)
+	}
+	o.last[key] = now
 	return true
 }
 

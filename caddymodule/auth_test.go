@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"net/http"
 	"testing"
+	"time"
 )
 
 func TestStripIdentityHeaders(t *testing.T) {
@@ -17,5 +18,19 @@ func TestStripIdentityHeaders(t *testing.T) {
 	stripHeaders(h, []string{HeaderUser, HeaderTokenID})
 	if len(h) != 2 || h.Get("Accept") == "" || h.Get("X-Authenticated-Users") == "" {
 		t.Errorf("after stripping: %v, want only Accept and X-Authenticated-Users", h)
+	}
+}
+
+func TestOnceEvery(t *testing.T) {
+	var o onceEvery
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if !o.first("tok", t0) || o.first("tok", t0.Add(time.Minute)) {
+		t.Fatal("want true once, then false within 10 minutes")
+	}
+	if !o.first("other", t0) {
+		t.Error("another key is independent")
+	}
+	if !o.first("tok", t0.Add(10*time.Minute)) {
+		t.Error("want true again after 10 minutes")
 	}
 }
