@@ -160,11 +160,7 @@ func TestAuthInsideCaddy(t *testing.T) {
 
 // TestMatchUsernameOn refuses a token presented under another user name.
 func TestMatchUsernameOn(t *testing.T) {
-	dir := t.TempDir()
-	kind := boltKind(t, dir)
-	st := kind.open(t)
-	c := seed(t, st, "alice", "Power BI")
-	st.Close()
+	kind, dir, c := seededBolt(t, "alice")
 	up := newEchoUpstream(t)
 	_, base := startGate(t, kind, dir, up.URL, "match_username on")
 	if s := status(t, base+"/odata/x", basic("bob", c.Secret)); s != http.StatusUnauthorized {

@@ -155,6 +155,17 @@ func revokeVia(t *testing.T, base, owner, id string) {
 	}
 }
 
+// seededBolt makes a bolt store in a new directory holding one token of
+// owner (created before any instance runs: the file is locked while one does).
+func seededBolt(t *testing.T, owner string) (storeKind, string, token.Created) {
+	t.Helper()
+	dir := t.TempDir()
+	kind := boltKind(t, dir)
+	st := kind.open(t)
+	defer st.Close()
+	return kind, dir, seed(t, st, owner, "seeded")
+}
+
 // seed creates tokens through the real Service on st.
 func seed(t *testing.T, st token.Store, owner, label string) token.Created {
 	t.Helper()

@@ -134,11 +134,7 @@ func TestStoreOutage(t *testing.T) {
 // TestReloadUnderLoad: a config reload while requests flow drops none of
 // them and keeps the warm cache (no new store lookups afterwards).
 func TestReloadUnderLoad(t *testing.T) {
-	dir := t.TempDir()
-	kind := boltKind(t, dir)
-	st := kind.open(t)
-	c := seed(t, st, "alice", "Power BI")
-	st.Close()
+	kind, dir, c := seededBolt(t, "alice")
 	up := newEchoUpstream(t)
 	port := testcaddy.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)

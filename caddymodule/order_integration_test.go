@@ -12,11 +12,7 @@ import (
 // handle, respond and reverse_proxy, so nothing reveals whether a path
 // exists, or what it holds, without a valid token.
 func TestDirectiveOrder(t *testing.T) {
-	dir := t.TempDir()
-	kind := boltKind(t, dir)
-	st := kind.open(t)
-	c := seed(t, st, "alice", "order")
-	st.Close()
+	kind, dir, c := seededBolt(t, "alice")
 	up := newEchoUpstream(t)
 	port := testcaddy.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)

@@ -12,11 +12,7 @@ import (
 // TestPortalRefusesTokenIdentity: mounting the token page behind
 // tokengate_auth must not let an access token create more tokens.
 func TestPortalRefusesTokenIdentity(t *testing.T) {
-	dir := t.TempDir()
-	kind := boltKind(t, dir)
-	st := kind.open(t)
-	c := seed(t, st, "alice", "Power BI")
-	st.Close()
+	kind, dir, c := seededBolt(t, "alice")
 	port := testcaddy.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	testcaddy.Start(t, fmt.Sprintf(`{
