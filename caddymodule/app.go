@@ -317,6 +317,12 @@ func OpenStore(ctx context.Context, storeType, location string, skipMigrate bool
 		st, err := postgres.Open(ctx, location, postgres.Options{
 			SkipMigrate:  skipMigrate,
 			OnWatchError: func(err error) { logger.Warn("revocation listener", zap.Error(err)) },
+			OnWatchState: func(listening bool) {
+				listenerState(listening)
+				if listening {
+					logger.Info("revocation listener connected; cache flushed")
+				}
+			},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("tokengate: store postgres %s: %w", postgres.RedactDSN(location), err)

@@ -96,13 +96,16 @@ func TestStoreOutage(t *testing.T) {
 	uncached := seed(t, st, "alice", "uncached")
 
 	up := newEchoUpstream(t)
-	_, base := startGate(t, kind, t.TempDir(), up.URL, "")
+	inst, base := startGate(t, kind, t.TempDir(), up.URL, "")
+	waitListeners(t, inst, 1)
 	feed := base + "/odata/x"
 	if s := status(t, feed, basic("alice", cached.Secret)); s != http.StatusOK {
 		t.Fatalf("warm-up: %d", s)
 	}
 
 	proxy.setDown(true)
+	// The lost listener shows in the metrics (at its next reconnect attempt).
+	waitListeners(t, inst, 0)
 	for i := 0; i < 3; i++ {
 		if s := status(t, feed, basic("alice", cached.Secret)); s != http.StatusOK {
 			t.Errorf("cached token during outage: %d, want 200", s)
@@ -129,6 +132,7 @@ func TestStoreOutage(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("recovered %s after Postgres returned", time.Since(back))
+	t.Logf("listener reconnected %s later", waitListeners(t, inst, 1))
 }
 
 // TestReloadUnderLoad: a config reload while requests flow drops none of
@@ -224,6 +228,30 @@ func metricValue(t *testing.T, inst *testcaddy.Instance, sample string) float64 
 	return 0
 }
 
+// listenersUp reads how many revocation listeners an instance has connected.
+func listenersUp(t *testing.T, inst *testcaddy.Instance) float64 {
+	t.Helper()
+	return metricValue(t, inst, "caddy_tokengate_revocation_listeners_connected")
+}
+
+// waitListeners waits until the instance reports want connected revocation
+// listeners. An instance flushes its cache when its listener connects, so a
+// test that relies on a warm cache waits for the listener first.
+func waitListeners(t *testing.T, inst *testcaddy.Instance, want float64) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		got := listenersUp(t, inst)
+		if got == want {
+			return time.Since(start)
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("caddy_tokengate_revocation_listeners_connected = %v after 10 s, want %v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // cacheMisses reads the cache-miss counter from the admin endpoint's metrics.
 func cacheMisses(t *testing.T, inst *testcaddy.Instance) float64 {
 	t.Helper()
@@ -239,8 +267,10 @@ func TestLostListenerFlushesCache(t *testing.T) {
 	kind := postgresKindFromDSN(dsn)
 	dbName := strings.TrimPrefix(mustParseURL(t, dsn).Path, "/")
 	up := newEchoUpstream(t)
-	_, baseA := startGate(t, kind, t.TempDir(), up.URL, "failure_limit off")
-	_, baseB := startGate(t, kind, t.TempDir(), up.URL, "failure_limit off")
+	instA, baseA := startGate(t, kind, t.TempDir(), up.URL, "failure_limit off")
+	instB, baseB := startGate(t, kind, t.TempDir(), up.URL, "failure_limit off")
+	waitListeners(t, instA, 1)
+	waitListeners(t, instB, 1)
 	st := kind.open(t)
 	defer st.Close()
 	missed := seed(t, st, "alice", "missed")
@@ -326,12 +356,20 @@ func TestReloadLeaksNothing(t *testing.T) {
 		}
 		return n
 	}
+	// settle waits until the process reports exactly one connected listener
+	// and Postgres has seen any replaced listener's backend exit (give it
+	// up to 5 s), then reports the listener backends and goroutines.
 	settle := func() (int, int) {
-		time.Sleep(300 * time.Millisecond)
+		waitListeners(t, inst, 1)
 		if s := status(t, base+"/odata/x", basic("alice", c.Secret)); s != http.StatusOK {
 			t.Fatalf("token after reload: %d", s)
 		}
-		return listeners(), goroutines(t, inst)
+		n := listeners()
+		for deadline := time.Now().Add(5 * time.Second); n != 1 && time.Now().Before(deadline); n = listeners() {
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond) // let stopped goroutines finish exiting
+		return n, goroutines(t, inst)
 	}
 	l0, g0 := settle()
 	if l0 != 1 {

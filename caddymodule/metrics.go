@@ -18,6 +18,7 @@ var metrics = struct {
 	cache        *prometheus.CounterVec
 	storeLatency prometheus.Histogram
 	storeErrors  prometheus.Counter
+	listeners    prometheus.Gauge
 }{}
 
 func initMetrics() {
@@ -40,6 +41,10 @@ func initMetrics() {
 			Namespace: ns, Subsystem: sub, Name: "store_lookup_errors_total",
 			Help: "Token store lookups that failed (store unavailable).",
 		})
+		metrics.listeners = prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "revocation_listeners_connected",
+			Help: "Postgres LISTEN connections currently receiving revocations (0 with a Postgres store: revocations from other instances are not heard).",
+		})
 	})
 }
 
@@ -50,7 +55,7 @@ func registerMetrics(reg prometheus.Registerer) {
 	if reg == nil {
 		return
 	}
-	for _, c := range []prometheus.Collector{metrics.requests, metrics.cache, metrics.storeLatency, metrics.storeErrors} {
+	for _, c := range []prometheus.Collector{metrics.requests, metrics.cache, metrics.storeLatency, metrics.storeErrors, metrics.listeners} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -114,3 +119,13 @@ func (validatorMetrics) StoreLookup(d time.Duration, err error) {
 }
 
 var _ token.Observer = validatorMetrics{}
+
+// listenerState counts LISTEN connections that are up (postgres.Options.OnWatchState).
+func listenerState(listening bool) {
+	initMetrics()
+	if listening {
+		metrics.listeners.Inc()
+	} else {
+		metrics.listeners.Dec()
+	}
+}

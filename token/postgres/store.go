@@ -71,6 +71,13 @@ type Options struct {
 	// payload. It is called from the goroutine running Watch. The errors
 	// never contain the DSN's password.
 	OnWatchError func(error)
+	// OnWatchState, when set, is called with true once a Watch connection
+	// is LISTENing (after the FlushAll that follows every connect) and with
+	// false when that connection is lost or Watch returns. Operators use it
+	// to see whether an instance hears revocations; tests use it to wait
+	// for the listener before they rely on the cache. It is called from the
+	// goroutine running Watch.
+	OnWatchState func(listening bool)
 }
 
 // Store is the Postgres token.Store. It is safe for concurrent use.

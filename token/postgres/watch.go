@@ -53,8 +53,14 @@ func (s *Store) Watch(ctx context.Context, inv token.Invalidator) error {
 	stop := context.AfterFunc(s.closeCtx, cancel)
 	defer stop()
 
+	// pgxlisten calls Connect and HandleBacklog from the goroutine running
+	// Listen, so state needs no lock. Connect runs first and again after
+	// every lost connection; HandleBacklog runs once LISTEN is in place.
+	st := &watchState{report: s.opts.OnWatchState}
+	defer st.set(false)
 	l := &pgxlisten.Listener{
 		Connect: func(ctx context.Context) (*pgx.Conn, error) {
+			st.set(false)
 			conn, err := pgx.ConnectConfig(ctx, s.listenCfg.Copy())
 			if err != nil {
 				return nil, s.wrap("watch", err)
@@ -68,7 +74,7 @@ func (s *Store) Watch(ctx context.Context, inv token.Invalidator) error {
 		},
 		ReconnectDelay: s.opts.ReconnectDelay,
 	}
-	l.Handle(Channel, invalidationHandler{inv: inv})
+	l.Handle(Channel, invalidationHandler{inv: inv, state: st})
 	err := l.Listen(ctx)
 	if ctx.Err() != nil {
 		return nil
@@ -76,8 +82,28 @@ func (s *Store) Watch(ctx context.Context, inv token.Invalidator) error {
 	return s.wrap("watch", err)
 }
 
+// watchState tracks whether one Watch call is LISTENing and reports changes.
+type watchState struct {
+	listening bool
+	report    func(bool)
+}
+
+// set records the state and reports it when it changed.
+func (w *watchState) set(listening bool) {
+	if w.listening == listening {
+		return
+	}
+	w.listening = listening
+	if w.report != nil {
+		w.report(listening)
+	}
+}
+
 // invalidationHandler maps notifications onto an Invalidator.
-type invalidationHandler struct{ inv token.Invalidator }
+type invalidationHandler struct {
+	inv   token.Invalidator
+	state *watchState
+}
 
 // HandleNotification dispatches one payload; a malformed one is an error
 // (which pgxlisten hands to LogError) and changes nothing.
@@ -89,6 +115,7 @@ func (h invalidationHandler) HandleNotification(_ context.Context, n *pgconn.Not
 // connection: whatever was sent while there was none is lost, so drop it all.
 func (h invalidationHandler) HandleBacklog(context.Context, string, *pgx.Conn) error {
 	h.inv.FlushAll()
+	h.state.set(true)
 	return nil
 }
 

@@ -253,3 +253,53 @@ func TestCloseStopsWatch(t *testing.T) {
 		t.Fatalf("Watch still running 5s after Close")
 	}
 }
+
+// TestWatchStateReports: OnWatchState says true once LISTEN is in place (the
+// FlushAll has already happened), false when the connection is killed, true
+// again after the reconnect, and false when Watch returns.
+func TestWatchStateReports(t *testing.T) {
+	states := make(chan bool, 16)
+	_, dsn := fresh(t, postgres.Options{})
+	b := open(t, dsn, postgres.Options{SkipMigrate: true, ApplicationName: "tg-state-test",
+		ReconnectDelay: 50 * time.Millisecond, OnWatchState: func(up bool) { states <- up }})
+	inv := newRecorder()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Watch(ctx, inv) }()
+	next := func(want bool) {
+		t.Helper()
+		select {
+		case got := <-states:
+			if got != want {
+				t.Fatalf("OnWatchState(%v), want %v", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no OnWatchState(%v) within 10s", want)
+		}
+	}
+	next(true)
+	inv.expect(t, "flush", token.Digest{}) // reported only after the flush
+
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var killed int
+	err = connect(t, storetest.PostgresAdminDSN(t)).QueryRow(ctx, `SELECT count(pg_terminate_backend(pid))
+		FROM pg_stat_activity WHERE datname = $1 AND application_name = 'tg-state-test-listener'`, cfg.Database).Scan(&killed)
+	if err != nil || killed != 1 {
+		t.Fatalf("terminated %d listener backends, %v; want 1", killed, err)
+	}
+	next(false)
+	next(true)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Watch returned %v after cancel, want nil", err)
+	}
+	next(false)
+	select {
+	case got := <-states:
+		t.Fatalf("extra OnWatchState(%v) after Watch returned", got)
+	default:
+	}
+}
