@@ -29,7 +29,7 @@ type echoUpstream struct {
 	last http.Header
 }
 
-func newEchoUpstream(t *testing.T) *echoUpstream {
+func newEchoUpstream(t testing.TB) *echoUpstream {
 	t.Helper()
 	u := &echoUpstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -58,15 +58,15 @@ type storeKind struct {
 	env []string
 	// open opens the same store from the test process (for Postgres while
 	// Caddy runs; for bolt only while Caddy is not running).
-	open func(t *testing.T) token.Store
+	open func(t testing.TB) token.Store
 }
 
-func boltKind(t *testing.T, dir string) storeKind {
+func boltKind(t testing.TB, dir string) storeKind {
 	path := filepath.Join(dir, "data", "tokengate.db")
 	return storeKind{
 		name:      "bolt",
 		directive: "store bolt ./data/tokengate.db",
-		open: func(t *testing.T) token.Store {
+		open: func(t testing.TB) token.Store {
 			st, err := bolt.Open(path)
 			if err != nil {
 				t.Fatalf("open bolt: %v", err)
@@ -76,7 +76,7 @@ func boltKind(t *testing.T, dir string) storeKind {
 	}
 }
 
-func postgresKind(t *testing.T) storeKind {
+func postgresKind(t testing.TB) storeKind {
 	return postgresKindFromDSN(storetest.PostgresDSN(t))
 }
 
@@ -85,7 +85,7 @@ func postgresKindFromDSN(dsn string) storeKind {
 		name:      "postgres",
 		directive: "store postgres {env.TG_TEST_DSN}",
 		env:       []string{"TG_TEST_DSN=" + dsn},
-		open: func(t *testing.T) token.Store {
+		open: func(t testing.TB) token.Store {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			st, err := postgres.Open(ctx, dsn, postgres.Options{})
@@ -137,7 +137,7 @@ http://127.0.0.1:%d {
 
 // revokeVia revokes owner's token id through the token page API of the
 // instance at base, as the owner would.
-func revokeVia(t *testing.T, base, owner, id string) {
+func revokeVia(t testing.TB, base, owner, id string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodDelete, base+"/tokens/api/tokens/"+id, nil)
 	if err != nil {
@@ -157,7 +157,7 @@ func revokeVia(t *testing.T, base, owner, id string) {
 
 // seededBolt makes a bolt store in a new directory holding one token of
 // owner (created before any instance runs: the file is locked while one does).
-func seededBolt(t *testing.T, owner string) (storeKind, string, token.Created) {
+func seededBolt(t testing.TB, owner string) (storeKind, string, token.Created) {
 	t.Helper()
 	dir := t.TempDir()
 	kind := boltKind(t, dir)
@@ -167,7 +167,7 @@ func seededBolt(t *testing.T, owner string) (storeKind, string, token.Created) {
 }
 
 // seed creates tokens through the real Service on st.
-func seed(t *testing.T, st token.Store, owner, label string) token.Created {
+func seed(t testing.TB, st token.Store, owner, label string) token.Created {
 	t.Helper()
 	svc := token.NewService(st, token.Policy{}, nil, nil)
 	c, err := svc.Create(context.Background(), owner, label, "")
@@ -182,7 +182,7 @@ func basic(user, pass string) string {
 }
 
 // get sends GET url with the given Authorization (none when "") and extra headers.
-func get(t *testing.T, url, authz string, hdr map[string]string) (*http.Response, string) {
+func get(t testing.TB, url, authz string, hdr map[string]string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -203,7 +203,7 @@ func get(t *testing.T, url, authz string, hdr map[string]string) (*http.Response
 	return resp, string(body)
 }
 
-func status(t *testing.T, url, authz string) int {
+func status(t testing.TB, url, authz string) int {
 	t.Helper()
 	resp, _ := get(t, url, authz, nil)
 	return resp.StatusCode
@@ -219,7 +219,7 @@ type cutProxy struct {
 	conns  map[net.Conn]struct{}
 }
 
-func newCutProxy(t *testing.T, target string) *cutProxy {
+func newCutProxy(t testing.TB, target string) *cutProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -271,7 +271,7 @@ func (p *cutProxy) setDown(down bool) {
 	}
 }
 
-func startGate(t *testing.T, kind storeKind, dir string, upstream string, authOpts string) (*testcaddy.Instance, string) {
+func startGate(t testing.TB, kind storeKind, dir string, upstream string, authOpts string) (*testcaddy.Instance, string) {
 	t.Helper()
 	port := testcaddy.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)

@@ -24,51 +24,76 @@ import (
 
 // TestRevocationAcrossInstances: two instances share one Postgres; a token
 // revoked through instance A's token page is refused by A at once and by B
-// as soon as the notification arrives; the time until B refuses it is measured.
+// as soon as the notification arrives (BenchmarkRevocationAcrossInstances
+// measures how soon).
 func TestRevocationAcrossInstances(t *testing.T) {
-	kind := postgresKind(t)
-	up := newEchoUpstream(t)
-	_, baseA := startGate(t, kind, t.TempDir(), up.URL, "failure_limit off")
-	_, baseB := startGate(t, kind, t.TempDir(), up.URL, "failure_limit off")
-	st := kind.open(t)
-	defer st.Close()
-	svc := token.NewService(st, token.Policy{MaxTokensPerUser: -1}, nil, nil)
-	ctx := context.Background()
+	pair := newInstancePair(t)
+	for i := 0; i < 20; i++ {
+		pair.revokeRound(t, i)
+	}
+}
 
-	const n = 100
-	lat := make([]time.Duration, 0, n)
-	for i := 0; i < n; i++ {
-		c, err := svc.Create(ctx, "alice", fmt.Sprintf("t%d", i), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		authz := basic("alice", c.Secret)
-		for _, b := range []string{baseA, baseB} {
-			if s := status(t, b+"/odata/x", authz); s != http.StatusOK {
-				t.Fatalf("warm-up on %s: %d", b, s)
-			}
-		}
-		start := time.Now()
-		revokeVia(t, baseA, "alice", c.Token.ID)
-		if s := status(t, baseA+"/odata/x", authz); s != http.StatusUnauthorized {
-			t.Fatalf("instance A still accepts token %d right after revoking it: %d", i, s)
-		}
-		for {
-			if s := status(t, baseB+"/odata/x", authz); s == http.StatusUnauthorized {
-				break
-			}
-			if time.Since(start) > 5*time.Second {
-				t.Fatalf("revocation %d not seen by instance B after 5s", i)
-			}
-		}
-		lat = append(lat, time.Since(start))
+// BenchmarkRevocationAcrossInstances reports how long after a revocation
+// through instance A's token page instance B refuses the token, as p50-ms /
+// p99-ms; the design's target is p99 < 200 ms. For a p99 over 100:
+//
+//	go test -run '^$' -bench RevocationAcrossInstances -benchtime 100x ./caddymodule
+func BenchmarkRevocationAcrossInstances(b *testing.B) {
+	pair := newInstancePair(b)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		lat = append(lat, pair.revokeRound(b, i))
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	p50, p99 := lat[n/2], lat[n*99/100-1]
-	t.Logf("revocation visible on the other instance: p50 %s, p99 %s, max %s (n=%d)", p50, p99, lat[n-1], n)
-	if p99 > 200*time.Millisecond {
-		t.Errorf("p99 %s exceeds the 200 ms target", p99)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[max(0, (len(lat)*99+99)/100-1)].Microseconds())/1000, "p99-ms")
+}
+
+// instancePair is two tokengate instances on one Postgres database.
+type instancePair struct {
+	svc          *token.Service
+	baseA, baseB string
+}
+
+func newInstancePair(t testing.TB) instancePair {
+	kind := postgresKind(t)
+	up := newEchoUpstream(t)
+	instA, baseA := startGate(t, kind, t.TempDir(), up.URL, "failure_limit off")
+	instB, baseB := startGate(t, kind, t.TempDir(), up.URL, "failure_limit off")
+	waitListeners(t, instA, 1)
+	waitListeners(t, instB, 1)
+	st := kind.open(t)
+	t.Cleanup(func() { st.Close() })
+	return instancePair{svc: token.NewService(st, token.Policy{MaxTokensPerUser: -1}, nil, nil), baseA: baseA, baseB: baseB}
+}
+
+// revokeRound creates a token, has both instances cache it, revokes it
+// through A's token page, checks that A refuses it at once, and returns how
+// long until B refuses it (at most 5 s).
+func (p instancePair) revokeRound(t testing.TB, i int) time.Duration {
+	t.Helper()
+	c, err := p.svc.Create(context.Background(), "alice", fmt.Sprintf("t%d", i), "")
+	if err != nil {
+		t.Fatal(err)
 	}
+	authz := basic("alice", c.Secret)
+	for _, b := range []string{p.baseA, p.baseB} {
+		if s := status(t, b+"/odata/x", authz); s != http.StatusOK {
+			t.Fatalf("warm-up on %s: %d", b, s)
+		}
+	}
+	start := time.Now()
+	revokeVia(t, p.baseA, "alice", c.Token.ID)
+	if s := status(t, p.baseA+"/odata/x", authz); s != http.StatusUnauthorized {
+		t.Fatalf("instance A still accepts token %d right after revoking it: %d", i, s)
+	}
+	for status(t, p.baseB+"/odata/x", authz) != http.StatusUnauthorized {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("revocation %d not seen by instance B after 5s", i)
+		}
+	}
+	return time.Since(start)
 }
 
 // TestStoreOutage: with Postgres unreachable, cached tokens keep working,
@@ -207,7 +232,7 @@ func TestReloadUnderLoad(t *testing.T) {
 
 // metricValue reads one sample (name with labels, exactly as exposed) from
 // the admin endpoint's /metrics.
-func metricValue(t *testing.T, inst *testcaddy.Instance, sample string) float64 {
+func metricValue(t testing.TB, inst *testcaddy.Instance, sample string) float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + inst.AdminAddr + "/metrics")
 	if err != nil {
@@ -229,7 +254,7 @@ func metricValue(t *testing.T, inst *testcaddy.Instance, sample string) float64 
 }
 
 // listenersUp reads how many revocation listeners an instance has connected.
-func listenersUp(t *testing.T, inst *testcaddy.Instance) float64 {
+func listenersUp(t testing.TB, inst *testcaddy.Instance) float64 {
 	t.Helper()
 	return metricValue(t, inst, "caddy_tokengate_revocation_listeners_connected")
 }
@@ -237,7 +262,7 @@ func listenersUp(t *testing.T, inst *testcaddy.Instance) float64 {
 // waitListeners waits until the instance reports want connected revocation
 // listeners. An instance flushes its cache when its listener connects, so a
 // test that relies on a warm cache waits for the listener first.
-func waitListeners(t *testing.T, inst *testcaddy.Instance, want float64) time.Duration {
+func waitListeners(t testing.TB, inst *testcaddy.Instance, want float64) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {

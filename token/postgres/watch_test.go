@@ -14,20 +14,17 @@ import (
 	"github.com/tokengate/tokengate/token/storetest"
 )
 
-// TestWatchLatency revokes tokens through store A and measures how long each
-// takes to reach the Invalidator watching through store B (another instance).
-func TestWatchLatency(t *testing.T) {
-	const n = 150
+// TestWatchDelivers revokes tokens through store A: every revocation
+// reaches the Invalidator watching through store B (another instance), and
+// nothing else does. BenchmarkWatchLatency measures how fast.
+func TestWatchDelivers(t *testing.T) {
+	const n = 30
 	a, dsn := fresh(t, postgres.Options{})
 	b := open(t, dsn, postgres.Options{SkipMigrate: true})
 	inv := newRecorder()
 	watch(t, b, inv)
-
-	toks := mustCreate(t, a, "alice", n)
 	ctx := context.Background()
-	lat := make([]time.Duration, 0, n)
-	for _, tok := range toks {
-		start := time.Now()
+	for _, tok := range mustCreate(t, a, "alice", n) {
 		got, err := a.Revoke(ctx, tok.ID, "", "admin", time.Now())
 		if err != nil {
 			t.Fatalf("Revoke: %v", err)
@@ -35,16 +32,34 @@ func TestWatchLatency(t *testing.T) {
 		if !got.Revoked() || got.Digest != tok.Digest {
 			t.Fatalf("Revoke returned %+v, want the revoked token", got)
 		}
-		rec := inv.expect(t, "revoked", tok.Digest)
-		lat = append(lat, rec.at.Sub(start))
-	}
-	p50, p99 := percentile(lat, 50), percentile(lat, 99)
-	t.Logf("revocation → other instance's Invalidator over %d revocations: p50 %v, p99 %v, max %v",
-		n, p50, p99, percentile(lat, 100))
-	if p99 > 200*time.Millisecond {
-		t.Errorf("p99 %v exceeds the 200 ms target", p99)
+		inv.expect(t, "revoked", tok.Digest)
 	}
 	inv.quiet(t, 100*time.Millisecond)
+}
+
+// BenchmarkWatchLatency reports how long a revocation through store A takes
+// to reach the Invalidator watching through store B, as p50-µs / p99-µs; the
+// design's target is p99 < 200 ms. For a p99 over 150 revocations:
+//
+//	go test -run '^$' -bench WatchLatency -benchtime 150x ./token/postgres
+func BenchmarkWatchLatency(bm *testing.B) {
+	a, dsn := fresh(bm, postgres.Options{})
+	b := open(bm, dsn, postgres.Options{SkipMigrate: true})
+	inv := newRecorder()
+	watch(bm, b, inv)
+	ctx := context.Background()
+	toks := mustCreate(bm, a, "alice", bm.N)
+	lat := make([]time.Duration, 0, bm.N)
+	bm.ResetTimer()
+	for _, tok := range toks {
+		start := time.Now()
+		if _, err := a.Revoke(ctx, tok.ID, "", "admin", time.Now()); err != nil {
+			bm.Fatalf("Revoke: %v", err)
+		}
+		rec := inv.expect(bm, "revoked", tok.Digest)
+		lat = append(lat, rec.at.Sub(start))
+	}
+	reportLatency(bm, lat)
 }
 
 // TestWatchPayloads checks what each kind of change sends: RevokeOwner one
