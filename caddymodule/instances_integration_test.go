@@ -335,8 +335,8 @@ func TestLostListenerFlushesCache(t *testing.T) {
 	start = time.Now()
 	revokeVia(t, baseA, "alice", later.Token.ID)
 	for status(t, baseB+"/odata/x", basic("alice", later.Secret)) != http.StatusUnauthorized {
-		if time.Since(start) > 2*time.Second {
-			t.Fatal("revocations do not reach B after its listener reconnected")
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("revocations do not reach B after its listener reconnected (5 s)")
 		}
 	}
 	t.Logf("next revocation reached B after %s", time.Since(start))

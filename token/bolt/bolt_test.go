@@ -47,7 +47,7 @@ func TestOpenTwiceIsLocked(t *testing.T) {
 	if err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
 	}
-	if elapsed > 2*time.Second {
+	if elapsed > 3*bolt.LockTimeout {
 		t.Errorf("second Open took %v, want about %v", elapsed, bolt.LockTimeout)
 	}
 	t.Logf("locked open failed after %v", elapsed)
