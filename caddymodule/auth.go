@@ -34,6 +34,8 @@ const (
 	DefaultRealm         = "tokengate"
 	DefaultFailureLimit  = 30
 	DefaultFailureWindow = time.Minute
+	DefaultLookupLimit   = 100
+	DefaultLookupWindow  = time.Minute
 	// unavailableRetryAfter is the Retry-After sent with 503.
 	unavailableRetryAfter = 5
 )
@@ -52,6 +54,14 @@ type Auth struct {
 	FailureLimit int `json:"failure_limit,omitempty"`
 	// FailureWindow is the window of FailureLimit (default 1m).
 	FailureWindow caddy.Duration `json:"failure_window,omitempty"`
+	// LookupLimit is how many unknown tokens (well-formed, not in the
+	// cache, not in the store: each cost a store lookup) one client IP may
+	// present per LookupWindow, whatever the user names (default 100; -1 =
+	// off). Beyond it, that IP is answered from the cache alone: tokens the
+	// cache knows keep working, anything else gets 429 without a lookup.
+	LookupLimit int `json:"lookup_limit,omitempty"`
+	// LookupWindow is the window of LookupLimit (default 1m).
+	LookupWindow caddy.Duration `json:"lookup_window,omitempty"`
 	// InjectVault sets upstream request headers from the signed-in person's
 	// vault (e.g. their Jira API token). Client-sent copies are removed.
 	InjectVault []VaultInjection `json:"inject_vault,omitempty"`
@@ -61,7 +71,8 @@ type Auth struct {
 	mismatches *onceEvery
 	sealer     *token.Sealer
 	validator  *token.Validator
-	limiter    *failureLimiter
+	limiter    *failureLimiter // failures per client IP + user name
+	lookups    *failureLimiter // unknown-token lookups per client IP
 	outcomes   outcomeCounters
 	logger     *zap.Logger
 }
@@ -94,6 +105,12 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	if h.FailureWindow == 0 {
 		h.FailureWindow = caddy.Duration(DefaultFailureWindow)
 	}
+	if h.LookupLimit == 0 {
+		h.LookupLimit = DefaultLookupLimit
+	}
+	if h.LookupWindow == 0 {
+		h.LookupWindow = caddy.Duration(DefaultLookupWindow)
+	}
 	if err := h.Validate(); err != nil {
 		return err
 	}
@@ -113,22 +130,13 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	}
 	if h.FailureLimit > 0 {
 		h.limiter = newFailureLimiter(h.FailureLimit, time.Duration(h.FailureWindow), time.Now)
-		go h.sweepLoop(ctx)
+		go h.limiter.sweepUntil(ctx.Done())
+	}
+	if h.LookupLimit > 0 {
+		h.lookups = newFailureLimiter(h.LookupLimit, time.Duration(h.LookupWindow), time.Now)
+		go h.lookups.sweepUntil(ctx.Done())
 	}
 	return nil
-}
-
-func (h *Auth) sweepLoop(ctx caddy.Context) {
-	t := time.NewTicker(time.Duration(h.FailureWindow))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			h.limiter.sweep()
-		}
-	}
 }
 
 // Validate checks the settings; errors name the field.
@@ -141,6 +149,12 @@ func (h *Auth) Validate() error {
 	}
 	if h.FailureWindow < 0 {
 		return fmt.Errorf("tokengate_auth: failure_window: must be positive, got %s", time.Duration(h.FailureWindow))
+	}
+	if h.LookupLimit < -1 {
+		return fmt.Errorf("tokengate_auth: lookup_limit: must be positive (or -1 for off), got %d", h.LookupLimit)
+	}
+	if h.LookupWindow < 0 {
+		return fmt.Errorf("tokengate_auth: lookup_window: must be positive, got %s", time.Duration(h.LookupWindow))
 	}
 	seen := map[string]bool{}
 	for i, inj := range h.InjectVault {
@@ -199,7 +213,20 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return caddyhttp.Error(http.StatusTooManyRequests, fmt.Errorf("too many failed attempts from %s", ip))
 	}
 
-	res := h.validator.Validate(r.Context(), secret)
+	var res token.Result
+	if blocked, wait := h.lookups.blocked(ip, ""); blocked {
+		// This IP has spent its store lookups on unknown tokens: answer
+		// from the cache alone, so known tokens behind it keep working.
+		var cached bool
+		if res, cached = h.validator.ValidateCached(secret); !cached {
+			h.outcomes.inc("rate_limited")
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			h.log(zapcore.WarnLevel, "too many unknown tokens from this client IP; answering from the cache only", r, "rate_limited", "", ip, user)
+			return caddyhttp.Error(http.StatusTooManyRequests, fmt.Errorf("too many unknown tokens from %s", ip))
+		}
+	} else {
+		res = h.validator.Validate(r.Context(), secret)
+	}
 	switch res.Outcome {
 	case token.OutcomeValid:
 	case token.OutcomeUnavailable:
@@ -217,6 +244,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return h.reject(w, r, res.Outcome.String(), res.TokenID, ip, user)
 	default: // malformed, unknown
 		h.limiter.fail(ip, user)
+		if res.Outcome == token.OutcomeUnknown && !res.CacheHit {
+			h.lookups.fail(ip, "")
+		}
 		return h.reject(w, r, res.Outcome.String(), "", ip, user)
 	}
 

@@ -121,6 +121,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //		realm <text>
 //		match_username on|off
 //		failure_limit <n> [<window>] | off
+//		lookup_limit <n> [<window>] | off
 //		inject_vault <kind> <header>
 //	}
 func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -161,27 +162,12 @@ func (h *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("match_username: too many arguments")
 			}
 		case "failure_limit":
-			if !d.NextArg() {
-				return d.Errf("failure_limit: want '<count> [<window>]' or 'off'")
+			if err := parseLimit(d, &h.FailureLimit, &h.FailureWindow); err != nil {
+				return err
 			}
-			if d.Val() == "off" {
-				h.FailureLimit = -1
-			} else {
-				n, err := strconv.Atoi(d.Val())
-				if err != nil || n <= 0 {
-					return d.Errf("failure_limit: count must be a positive integer, got %q", d.Val())
-				}
-				h.FailureLimit = n
-				if d.NextArg() {
-					dur, err := caddy.ParseDuration(d.Val())
-					if err != nil || dur <= 0 {
-						return d.Errf("failure_limit: window must be a positive duration like 1m, got %q", d.Val())
-					}
-					h.FailureWindow = caddy.Duration(dur)
-				}
-			}
-			if d.NextArg() {
-				return d.Errf("failure_limit: too many arguments")
+		case "lookup_limit":
+			if err := parseLimit(d, &h.LookupLimit, &h.LookupWindow); err != nil {
+				return err
 			}
 		case "inject_vault":
 			var kind, header string
@@ -237,3 +223,32 @@ var (
 	_ caddyfile.Unmarshaler = (*App)(nil)
 	_ caddyfile.Unmarshaler = (*Auth)(nil)
 )
+
+// parseLimit parses '<option> <count> [<window>]' or '<option> off' into
+// count (-1 for off) and, when given, window.
+func parseLimit(d *caddyfile.Dispenser, count *int, window *caddy.Duration) error {
+	name := d.Val()
+	if !d.NextArg() {
+		return d.Errf("%s: want '<count> [<window>]' or 'off'", name)
+	}
+	if d.Val() == "off" {
+		*count = -1
+	} else {
+		n, err := strconv.Atoi(d.Val())
+		if err != nil || n <= 0 {
+			return d.Errf("%s: count must be a positive integer, got %q", name, d.Val())
+		}
+		*count = n
+		if d.NextArg() {
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil || dur <= 0 {
+				return d.Errf("%s: window must be a positive duration like 1m, got %q", name, d.Val())
+			}
+			*window = caddy.Duration(dur)
+		}
+	}
+	if d.NextArg() {
+		return d.Errf("%s: too many arguments", name)
+	}
+	return nil
+}

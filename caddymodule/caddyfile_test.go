@@ -125,21 +125,26 @@ func TestAuthCaddyfile(t *testing.T) {
 		realm "Jira export"
 		match_username on
 		failure_limit 10 30s
+		lookup_limit 50 2m
 	}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Realm != "Jira export" || !h.MatchUsername || h.FailureLimit != 10 || h.FailureWindow != caddy.Duration(30*time.Second) {
+	if h.Realm != "Jira export" || !h.MatchUsername || h.FailureLimit != 10 || h.FailureWindow != caddy.Duration(30*time.Second) ||
+		h.LookupLimit != 50 || h.LookupWindow != caddy.Duration(2*time.Minute) {
 		t.Errorf("got %+v", h)
 	}
 	var off Auth
-	if err := off.UnmarshalCaddyfile(caddyfile.NewTestDispenser("tokengate_auth {\nfailure_limit off\n}")); err != nil || off.FailureLimit != -1 {
-		t.Errorf("failure_limit off: %v %+v", err, off)
+	if err := off.UnmarshalCaddyfile(caddyfile.NewTestDispenser("tokengate_auth {\nfailure_limit off\nlookup_limit off\n}")); err != nil || off.FailureLimit != -1 || off.LookupLimit != -1 {
+		t.Errorf("failure_limit off, lookup_limit off: %v %+v", err, off)
 	}
 	for in, want := range map[string]string{
 		"tokengate_auth {\nmatch_username maybe\n}":  `match_username: want on or off, got "maybe"`,
 		"tokengate_auth {\nfailure_limit -3\n}":      "failure_limit: count must be a positive integer",
 		"tokengate_auth {\nfailure_limit 3 never\n}": "failure_limit: window must be a positive duration",
+		"tokengate_auth {\nfailure_limit\n}":         "failure_limit: want '<count> [<window>]' or 'off'",
+		"tokengate_auth {\nlookup_limit 0\n}":        "lookup_limit: count must be a positive integer",
+		"tokengate_auth {\nlookup_limit 5 1m x\n}":   "lookup_limit: too many arguments",
 		"tokengate_auth {\nrealm\n}":                 "realm: missing value",
 		"tokengate_auth {\nrelam x\n}":               `unknown option "relam"`,
 		`tokengate_auth extra`:                       "wrong argument count",
@@ -153,6 +158,10 @@ func TestAuthCaddyfile(t *testing.T) {
 	bad := Auth{Realm: `say "hi"`}
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "realm") {
 		t.Errorf("realm with quotes: %v", err)
+	}
+	badJSON := Auth{LookupLimit: -5}
+	if err := badJSON.Validate(); err == nil || !strings.Contains(err.Error(), "lookup_limit: must be positive") {
+		t.Errorf("lookup_limit -5: %v", err)
 	}
 }
 

@@ -85,6 +85,20 @@ func (l *failureLimiter) fail(ip, user string) {
 	l.size.Store(int64(len(l.entries)))
 }
 
+// sweepUntil drops expired windows once per window until done is closed.
+func (l *failureLimiter) sweepUntil(done <-chan struct{}) {
+	t := time.NewTicker(l.window)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			l.sweep()
+		}
+	}
+}
+
 // sweep drops expired windows.
 func (l *failureLimiter) sweep() {
 	if l == nil {

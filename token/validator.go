@@ -154,21 +154,46 @@ func (v *Validator) Validate(ctx context.Context, secret string) Result {
 	d := DigestOf(secret)
 	key := cacheKey(&d)
 	start := v.epoch.Load()
-	now := v.cfg.Clock()
-	if e, ok := v.cache.Get(key); ok && e != nil && e.fresh(&d, now) {
-		if v.cfg.Observer != nil {
-			v.cfg.Observer.CacheHit()
-		}
-		return e.result(now, true)
-	}
-	if v.cfg.Observer != nil {
-		v.cfg.Observer.CacheMiss()
+	if r, ok := v.cached(&d, key); ok {
+		return r
 	}
 	e, err := v.fill(ctx, d, key, start)
 	if err != nil {
 		return Result{Outcome: OutcomeUnavailable}
 	}
 	return e.result(v.cfg.Clock(), false)
+}
+
+// ValidateCached is Validate without the store: it answers from the cache
+// alone (and from the format check), and returns ok == false where Validate
+// would have to look the digest up. A caller uses it to keep serving known
+// tokens while it refuses to spend store lookups on a client.
+func (v *Validator) ValidateCached(secret string) (r Result, ok bool) {
+	if !v.plausible(secret) {
+		return Result{Outcome: OutcomeMalformed}, true
+	}
+	v.closeMu.RLock()
+	defer v.closeMu.RUnlock()
+	if v.closed {
+		return Result{Outcome: OutcomeUnavailable}, true
+	}
+	d := DigestOf(secret)
+	return v.cached(&d, cacheKey(&d))
+}
+
+// cached answers for d from the cache, counting the hit or miss.
+func (v *Validator) cached(d *Digest, key uint64) (Result, bool) {
+	now := v.cfg.Clock()
+	if e, ok := v.cache.Get(key); ok && e != nil && e.fresh(d, now) {
+		if v.cfg.Observer != nil {
+			v.cfg.Observer.CacheHit()
+		}
+		return e.result(now, true), true
+	}
+	if v.cfg.Observer != nil {
+		v.cfg.Observer.CacheMiss()
+	}
+	return Result{}, false
 }
 
 // fillResult is what a (shared) lookup produced and the epoch it started in.
