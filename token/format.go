@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/crc32"
+	"unicode/utf8"
 )
 
 // Prefix starts every token tokengate issues.
@@ -59,10 +60,12 @@ const digestBufLen = 128
 
 // HintOf returns the last HintLen characters of a secret (or all of a shorter one).
 func HintOf(secret string) string {
-	if len(secret) <= HintLen {
-		return secret
+	i := len(secret)
+	for n := 0; n < HintLen && i > 0; n++ {
+		_, size := utf8.DecodeLastRuneInString(secret[:i])
+		i -= size
 	}
-	return secret[len(secret)-HintLen:]
+	return secret[i:]
 }
 
 // Generate returns a new random token: Prefix, 43 uniformly drawn base62

@@ -1,13 +1,19 @@
 package token
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
+
+// utf8BOM is the byte-order mark some tools put at the start of UTF-8 files.
+const utf8BOM = "\ufeff"
 
 // ImportRow is one legacy token to import: its owner, a label, and either the
 // legacy secret itself or its SHA-256 digest in hex.
@@ -25,16 +31,19 @@ type ImportRow struct {
 // "owner,label,token" is taken as a header. Errors name the line and field,
 // never the secret.
 func ParseImportCSV(r io.Reader) ([]ImportRow, error) {
-	cr := csv.NewReader(r)
+	br := bufio.NewReader(r)
+	if bom, err := br.Peek(len(utf8BOM)); err == nil && string(bom) == utf8BOM {
+		_, _ = br.Discard(len(utf8BOM)) // Excel's "CSV UTF-8" starts with one
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = 3
 	cr.TrimLeadingSpace = true
 	var rows []ImportRow
-	for {
+	for first := true; ; first = false {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -42,7 +51,8 @@ func ParseImportCSV(r io.Reader) ([]ImportRow, error) {
 			}
 			return nil, fmt.Errorf("reading import file: %w", err)
 		}
-		if len(rows) == 0 && line == 1 && strings.EqualFold(rec[0], "owner") && strings.EqualFold(rec[2], "token") {
+		line, _ := cr.FieldPos(0)
+		if first && strings.EqualFold(strings.TrimSpace(rec[0]), "owner") && strings.EqualFold(strings.TrimSpace(rec[2]), "token") {
 			continue // header
 		}
 		row := ImportRow{Line: line, Owner: strings.TrimSpace(rec[0]), Label: rec[1]}
@@ -65,6 +75,7 @@ func ParseImportCSV(r io.Reader) ([]ImportRow, error) {
 // how many were imported.
 func (s *Service) Import(ctx context.Context, actor string, rows []ImportRow) (int, error) {
 	ts := make([]Token, 0, len(rows))
+	lineOf := make(map[Digest]int, len(rows))
 	for i, row := range rows {
 		line := row.Line
 		if line == 0 {
@@ -74,6 +85,10 @@ func (s *Service) Import(ctx context.Context, actor string, rows []ImportRow) (i
 		if err != nil {
 			return 0, inputErr(ErrInvalidInput, fmt.Sprintf("import line %d: %s", line, err.Error()))
 		}
+		if first, dup := lineOf[t.Digest]; dup {
+			return 0, inputErr(ErrInvalidInput, fmt.Sprintf("import line %d: token: the same token as on line %d", line, first))
+		}
+		lineOf[t.Digest] = line
 		ts = append(ts, t)
 	}
 	if err := s.store.Import(ctx, ts, actor, s.Now()); err != nil {
@@ -102,8 +117,8 @@ func legacyToken(row ImportRow) (Token, error) {
 	case row.Secret != "" && row.DigestHex != "":
 		return Token{}, errors.New("token: give the token or its digest, not both")
 	case row.Secret != "":
-		if len(row.Secret) < 16 {
-			return Token{}, fmt.Errorf("token: too short (%d characters, at least 16 required)", len(row.Secret))
+		if err := checkLegacySecret(row.Secret); err != nil {
+			return Token{}, err
 		}
 		t.Digest = DigestOf(row.Secret)
 		t.Hint = HintOf(row.Secret)
@@ -117,4 +132,23 @@ func legacyToken(row ImportRow) (Token, error) {
 		return Token{}, errors.New("token: empty")
 	}
 	return t, nil
+}
+
+// checkLegacySecret refuses legacy secrets that could never sign in (or
+// could not be stored): too short or too long, a broken tgp_ token, text
+// that is not UTF-8 or holds control characters.
+func checkLegacySecret(secret string) error {
+	switch {
+	case len(secret) < 16:
+		return fmt.Errorf("token: too short (%d characters, at least 16 required)", len(secret))
+	case len(secret) > MaxLegacyLen:
+		return fmt.Errorf("token: too long (%d bytes, at most %d)", len(secret), MaxLegacyLen)
+	case strings.HasPrefix(secret, Prefix) && !WellFormed(secret):
+		return fmt.Errorf("token: starts with %q but is not a well-formed token (length or checksum); it could never sign in", Prefix)
+	case !utf8.ValidString(secret):
+		return errors.New("token: not valid UTF-8")
+	case strings.IndexFunc(secret, unicode.IsControl) >= 0:
+		return errors.New("token: contains control characters")
+	}
+	return nil
 }

@@ -117,6 +117,11 @@ func (s *Service) Create(ctx context.Context, owner, label, expiresOn string) (C
 	return Created{Token: t, Secret: secret}, nil
 }
 
+// MaxExpiryYears bounds how far away an expiry date may be: later dates
+// are refused (with the advice to leave the date empty instead), so that
+// every stored instant is a valid timestamp in every store.
+const MaxExpiryYears = 100
+
 // ExpiryFromDate turns an expiry date "YYYY-MM-DD" (UTC) into the instant the
 // token stops being valid: the following midnight UTC. "" means no expiry,
 // which the policy may forbid. Dates before today (UTC) are refused.
@@ -139,6 +144,10 @@ func (s *Service) ExpiryFromDate(date string, now time.Time) (time.Time, error) 
 	if d.Before(today) {
 		return time.Time{}, inputErr(ErrInvalidDate, fmt.Sprintf(
 			"expires_on %s is in the past; choose today (%s, UTC) or later", date, today.Format(DateLayout)))
+	}
+	if d.After(today.AddDate(MaxExpiryYears, 0, 0)) {
+		return time.Time{}, inputErr(ErrInvalidDate, fmt.Sprintf(
+			"expires_on %s is more than %d years away; leave the date empty for a token that never expires", date, MaxExpiryYears))
 	}
 	expiresAt := d.Add(24 * time.Hour)
 	if s.policy.MaxLifetime > 0 && expiresAt.After(now.Add(s.policy.MaxLifetime)) {

@@ -41,6 +41,7 @@ type writeBehind struct {
 	uses    map[string]*pendingUse
 	rejs    []Rejection
 	rejIdx  map[rejectionKey]int
+	closing bool       // set by Validator.Close: record calls write through
 	flushMu sync.Mutex // one flush at a time
 }
 
@@ -84,6 +85,13 @@ func (v *Validator) RecordUse(r Result, ip, agent string) {
 	ip, agent = cleanText(ip, maxIPLen), cleanText(agent, maxAgentLen)
 	w := &v.wb
 	w.mu.Lock()
+	if w.closing {
+		// Close has taken (or is taking) the last batch: write this one now
+		// rather than leave it in a buffer nobody flushes.
+		w.mu.Unlock()
+		v.writeThrough([]LastUse{{TokenID: r.TokenID, At: now, IP: ip, Agent: agent}}, nil)
+		return
+	}
 	p := w.uses[r.TokenID]
 	if p == nil {
 		if len(w.uses) >= MaxPendingUses {
@@ -112,24 +120,50 @@ func (v *Validator) RecordRejection(r Result, reason RejectReason, ip, agent str
 		TokenID: r.TokenID, Owner: r.Owner, Label: r.Label, At: v.cfg.Clock(),
 		IP: cleanText(ip, maxIPLen), Agent: cleanText(agent, maxAgentLen), Reason: reason,
 	}
-	v.wb.addRejection(rej)
+	if !v.wb.addRejection(rej) {
+		v.writeThrough(nil, []Rejection{rej})
+	}
 }
 
-func (w *writeBehind) addRejection(rej Rejection) {
+// writeThrough writes uses and rejections to the store at once (within
+// LookupTimeout), reporting a failure to OnError; for records that arrive
+// while the Validator is closing.
+func (v *Validator) writeThrough(uses []LastUse, rejs []Rejection) {
+	ctx, cancel := context.WithTimeout(context.Background(), v.cfg.LookupTimeout)
+	defer cancel()
+	if len(uses) > 0 {
+		if err := v.store.TouchLastUsed(ctx, uses); err != nil {
+			v.report(fmt.Errorf("validator: writing a last-used record while closing: %w", err))
+		}
+	}
+	if len(rejs) > 0 {
+		if err := v.store.AddRejections(ctx, rejs); err != nil {
+			v.report(fmt.Errorf("validator: writing a rejection while closing: %w", err))
+		}
+	}
+}
+
+// addRejection queues rej; it returns false when the buffer is closing and
+// the caller must write rej itself.
+func (w *writeBehind) addRejection(rej Rejection) bool {
 	k := rejectionKey{tokenID: rej.TokenID, ip: rej.IP, agent: rej.Agent, reason: rej.Reason}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.closing {
+		return false
+	}
 	if i, ok := w.rejIdx[k]; ok {
 		if w.rejs[i].At.Before(rej.At) {
 			w.rejs[i] = rej
 		}
-		return
+		return true
 	}
 	if len(w.rejs) >= MaxPendingRejections {
-		return
+		return true // dropped: the bound is the contract
 	}
 	w.rejIdx[k] = len(w.rejs)
 	w.rejs = append(w.rejs, rej)
+	return true
 }
 
 // take removes and returns what is due for the store.
@@ -190,7 +224,7 @@ func (v *Validator) Flush(ctx context.Context) error {
 	if len(rejs) > 0 {
 		if err := v.store.AddRejections(ctx, rejs); err != nil {
 			for _, r := range rejs {
-				w.addRejection(r)
+				_ = w.addRejection(r) // closing: Close reports the error
 			}
 			errs = append(errs, fmt.Errorf("validator: writing %d rejections: %w", len(rejs), err))
 		}
@@ -252,6 +286,11 @@ func (v *Validator) Close() error {
 		v.cancel()
 		<-v.loopDone
 	}
+	// From here on, uses and rejections are written through: whatever a
+	// request records after the final flush took its batch is not lost.
+	v.wb.mu.Lock()
+	v.wb.closing = true
+	v.wb.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), v.cfg.LookupTimeout)
 	v.closeErr = v.Flush(ctx)
 	cancel()

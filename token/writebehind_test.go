@@ -181,6 +181,19 @@ func TestFlushLoopAndClose(t *testing.T) {
 	if got := e.stored(tok.ID).LastUsedAgent; got != "close" {
 		t.Errorf("after Close, agent = %q, want close", got)
 	}
+
+	// A request validated before Close may record after the final flush
+	// took its batch: such records are written through, not lost.
+	e.clock.Advance(time.Second)
+	e.v.RecordUse(r, "10.0.0.2", "late")
+	if got := e.stored(tok.ID).LastUsedAgent; got != "late" {
+		t.Errorf("a use recorded after Close: agent = %q, want late", got)
+	}
+	e.v.RecordRejection(r, token.RejectUsernameMismatch, "10.0.0.2", "late")
+	rs, err := e.store.Rejections(e.ctx, "alice", 10)
+	if err != nil || len(rs) != 1 || rs[0].Agent != "late" {
+		t.Errorf("a rejection recorded after Close: %+v, %v; want it stored", rs, err)
+	}
 }
 
 func TestRecordedFieldsAreBounded(t *testing.T) {

@@ -237,12 +237,16 @@ func (s *Store) CapExpiry(ctx context.Context, limit time.Time, by string, at ti
 			return err
 		}
 		for _, r := range changed { // not inside ForEach: no writes while iterating
+			prev := "never"
+			if !r.ExpiresAt.IsZero() {
+				prev = r.ExpiresAt.UTC().Format(time.RFC3339)
+			}
 			r.ExpiresAt = limit
 			if err := putRecord(tx, r); err != nil {
 				return err
 			}
 			err := addEvent(tx, token.Event{At: at, Kind: token.EventCap, Actor: by, Owner: r.Owner,
-				TokenID: r.ID, Label: r.Label, Detail: "expires_at " + limit.UTC().Format(time.RFC3339)})
+				TokenID: r.ID, Label: r.Label, Detail: fmt.Sprintf("expires_at %s, was %s", limit.UTC().Format(time.RFC3339), prev)})
 			if err != nil {
 				return err
 			}

@@ -202,7 +202,9 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(pgx.Tx) error) erro
 	if s.isClosed() {
 		return fmt.Errorf("postgres %s: %w", op, errClosed)
 	}
-	return s.wrap(op, pgx.BeginFunc(ctx, s.pool, fn))
+	// Read committed, whatever the server's default: the per-owner limit
+	// counts rows committed while it waited for the owner's advisory lock.
+	return s.wrap(op, pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, fn))
 }
 
 // checkOpen returns the error of a call on a closed Store, or nil.

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tokengate/tokengate/token"
 	"github.com/tokengate/tokengate/token/postgres"
@@ -111,5 +115,51 @@ func TestClosed(t *testing.T) {
 	}
 	if err := s.Watch(context.Background(), newRecorder()); !errors.Is(err, token.ErrUnavailable) {
 		t.Errorf("Watch on a closed store: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestLimitUnderRepeatableReadDefault: the per-owner limit holds even when
+// the database's default isolation is REPEATABLE READ (the store pins its
+// transactions to READ COMMITTED, which the limit's lock-then-count needs).
+func TestLimitUnderRepeatableReadDefault(t *testing.T) {
+	_, dsn := fresh(t, postgres.Options{})
+	ctx := context.Background()
+	conn := connect(t, dsn)
+	var db string
+	if err := conn.QueryRow(ctx, `SELECT current_database()`).Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{db}.Sanitize()+` SET default_transaction_isolation = 'repeatable read'`); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, dsn, postgres.Options{SkipMigrate: true}) // new sessions: the new default
+	var iso string
+	if err := connect(t, dsn).QueryRow(ctx, `SHOW default_transaction_isolation`).Scan(&iso); err != nil || iso != "repeatable read" {
+		t.Fatalf("default isolation = %q, %v; the test needs repeatable read", iso, err)
+	}
+
+	const limit, n = 2, 20
+	var wg sync.WaitGroup
+	var created atomic.Int32
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.Create(ctx, newToken(t, "alice", i), limit)
+			switch {
+			case err == nil:
+				created.Add(1)
+			case !errors.Is(err, token.ErrLimitReached):
+				t.Errorf("Create: %v, want success or ErrLimitReached", err)
+			}
+		}()
+	}
+	wg.Wait()
+	toks, err := s.List(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.Load() != limit || len(toks) != limit {
+		t.Errorf("%d concurrent creations at limit %d: %d succeeded, %d tokens stored; want %d", n, limit, created.Load(), len(toks), limit)
 	}
 }

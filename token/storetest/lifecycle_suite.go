@@ -50,6 +50,13 @@ func testCapExpiry(e *env) {
 		if ev.Actor != "carol" || !ev.At.Equal(at) || want[ev.TokenID].Owner != ev.Owner || ev.Label != want[ev.TokenID].Label {
 			t.Errorf("cap event %+v, want actor carol at %v with the capped token's owner and label", ev, at)
 		}
+		was := "never"
+		if ev.TokenID == longer.ID {
+			was = longer.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		if wantDetail := "expires_at " + limit.UTC().Format(time.RFC3339) + ", was " + was; ev.Detail != wantDetail {
+			t.Errorf("cap event detail %q, want %q", ev.Detail, wantDetail)
+		}
 		caps[ev.TokenID] = true
 	}
 	if len(caps) != 3 {
