@@ -229,6 +229,11 @@ func (a *App) resolveStore(repl *caddy.Replacer) (string, string, error) {
 	}
 }
 
+// MinInterval is the shortest cache lifetime, flush interval or limiter
+// window accepted: they drive tickers, and a nanosecond one (a JSON number
+// meant as seconds) would spin a CPU.
+const MinInterval = 10 * time.Millisecond
+
 func (a *App) setDefaults() {
 	if a.CacheTTL == 0 {
 		a.CacheTTL = caddy.Duration(DefaultCacheTTL)
@@ -250,6 +255,9 @@ func (a *App) validate() error {
 	} {
 		if d < 0 {
 			return fmt.Errorf("tokengate: %s: must not be negative, got %s", name, time.Duration(d))
+		}
+		if d > 0 && time.Duration(d) < MinInterval {
+			return fmt.Errorf("tokengate: %s: must be at least %s, got %s (JSON numbers are nanoseconds; write a string like \"30s\")", name, MinInterval, time.Duration(d))
 		}
 	}
 	if a.MaxLifetime < 0 {

@@ -147,14 +147,14 @@ func (h *Auth) Validate() error {
 	if h.FailureLimit < -1 {
 		return fmt.Errorf("tokengate_auth: failure_limit: must be positive (or -1 for off), got %d", h.FailureLimit)
 	}
-	if h.FailureWindow < 0 {
-		return fmt.Errorf("tokengate_auth: failure_window: must be positive, got %s", time.Duration(h.FailureWindow))
+	if h.FailureWindow < 0 || (h.FailureWindow > 0 && time.Duration(h.FailureWindow) < MinInterval) {
+		return fmt.Errorf("tokengate_auth: failure_window: must be at least %s, got %s", MinInterval, time.Duration(h.FailureWindow))
 	}
 	if h.LookupLimit < -1 {
 		return fmt.Errorf("tokengate_auth: lookup_limit: must be positive (or -1 for off), got %d", h.LookupLimit)
 	}
-	if h.LookupWindow < 0 {
-		return fmt.Errorf("tokengate_auth: lookup_window: must be positive, got %s", time.Duration(h.LookupWindow))
+	if h.LookupWindow < 0 || (h.LookupWindow > 0 && time.Duration(h.LookupWindow) < MinInterval) {
+		return fmt.Errorf("tokengate_auth: lookup_window: must be at least %s, got %s", MinInterval, time.Duration(h.LookupWindow))
 	}
 	seen := map[string]bool{}
 	for i, inj := range h.InjectVault {
@@ -198,18 +198,19 @@ func (h *Auth) provisionVault(svc *token.Service) error {
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	user, secret, ok := r.BasicAuth()
 	ip := clientIP(r)
+	logUser := loggableUser(user, secret)
 	if !ok {
 		if r.Header.Get("Authorization") == "" {
 			h.outcomes.inc("missing")
 			return h.unauthorized(w, "missing")
 		}
 		h.limiter.fail(ip, "")
-		return h.reject(w, r, "malformed", "", ip, user)
+		return h.reject(w, r, "malformed", "", ip, logUser)
 	}
 	if blocked, wait := h.limiter.blocked(ip, user); blocked {
 		h.outcomes.inc("rate_limited")
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		h.log(zapcore.WarnLevel, "too many failed attempts", r, "rate_limited", "", ip, user)
+		h.log(zapcore.WarnLevel, "too many failed attempts", r, "rate_limited", "", ip, logUser)
 		return caddyhttp.Error(http.StatusTooManyRequests, fmt.Errorf("too many failed attempts from %s", ip))
 	}
 
@@ -221,7 +222,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		if res, cached = h.validator.ValidateCached(secret); !cached {
 			h.outcomes.inc("rate_limited")
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			h.log(zapcore.WarnLevel, "too many unknown tokens from this client IP; answering from the cache only", r, "rate_limited", "", ip, user)
+			h.log(zapcore.WarnLevel, "too many unknown tokens from this client IP; answering from the cache only", r, "rate_limited", "", ip, logUser)
 			return caddyhttp.Error(http.StatusTooManyRequests, fmt.Errorf("too many unknown tokens from %s", ip))
 		}
 	} else {
@@ -232,32 +233,32 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	case token.OutcomeUnavailable:
 		h.outcomes.inc("unavailable")
 		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
-		h.log(zapcore.ErrorLevel, "token store unavailable", r, "unavailable", "", ip, user)
+		h.log(zapcore.ErrorLevel, "token store unavailable", r, "unavailable", "", ip, logUser)
 		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("token store unavailable"))
 	case token.OutcomeExpired:
 		h.validator.RecordRejection(res, token.RejectExpired, ip, r.UserAgent())
 		h.limiter.fail(ip, user)
-		return h.reject(w, r, res.Outcome.String(), res.TokenID, ip, user)
+		return h.reject(w, r, res.Outcome.String(), res.TokenID, ip, logUser)
 	case token.OutcomeRevoked:
 		h.validator.RecordRejection(res, token.RejectRevoked, ip, r.UserAgent())
 		h.limiter.fail(ip, user)
-		return h.reject(w, r, res.Outcome.String(), res.TokenID, ip, user)
+		return h.reject(w, r, res.Outcome.String(), res.TokenID, ip, logUser)
 	default: // malformed, unknown
 		h.limiter.fail(ip, user)
 		if res.Outcome == token.OutcomeUnknown && !res.CacheHit {
 			h.lookups.fail(ip, "")
 		}
-		return h.reject(w, r, res.Outcome.String(), "", ip, user)
+		return h.reject(w, r, res.Outcome.String(), "", ip, logUser)
 	}
 
 	if user != res.Owner {
 		if h.MatchUsername {
 			h.validator.RecordRejection(res, token.RejectUsernameMismatch, ip, r.UserAgent())
 			h.limiter.fail(ip, user)
-			return h.reject(w, r, "username_mismatch", res.TokenID, ip, user)
+			return h.reject(w, r, "username_mismatch", res.TokenID, ip, logUser)
 		}
 		if h.mismatches.first(res.TokenID, time.Now()) {
-			h.log(zapcore.InfoLevel, "user name differs from token owner (match_username off; logged once per token per 10m)", r, "valid", res.TokenID, ip, user)
+			h.log(zapcore.InfoLevel, "user name differs from token owner (match_username off; logged once per token per 10m)", r, "valid", res.TokenID, ip, logUser)
 		}
 	}
 
@@ -278,11 +279,11 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		case errors.Is(err, token.ErrUnavailable):
 			h.outcomes.inc("unavailable")
 			w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
-			h.log(zapcore.ErrorLevel, "vault unavailable", r, "unavailable", res.TokenID, ip, user)
+			h.log(zapcore.ErrorLevel, "vault unavailable", r, "unavailable", res.TokenID, ip, logUser)
 			return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("token store unavailable"))
 		default:
 			// Undecryptable (wrong vault_key): an operator problem, not the client's.
-			h.log(zapcore.ErrorLevel, "vault secret cannot be used: "+err.Error(), r, "valid", res.TokenID, ip, user)
+			h.log(zapcore.ErrorLevel, "vault secret cannot be used: "+err.Error(), r, "valid", res.TokenID, ip, logUser)
 			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("vault secret of kind %s cannot be decrypted", inj.Kind))
 		}
 	}
@@ -372,9 +373,6 @@ func (h *Auth) unauthorized(w http.ResponseWriter, outcome string) error {
 
 func (h *Auth) log(level zapcore.Level, msg string, r *http.Request, outcome, tokenID, ip, user string) {
 	if ce := h.logger.Check(level, msg); ce != nil {
-		if token.HasPrefix(user) || len(user) > token.MaxOwnerLen {
-			user = "(redacted: looks like a token)" // a token pasted into the user name field
-		}
 		ce.Write(
 			zap.String("outcome", outcome),
 			zap.String("token_id", tokenID),
@@ -384,6 +382,40 @@ func (h *Auth) log(level zapcore.Level, msg string, r *http.Request, outcome, to
 		)
 	}
 }
+
+// redactedUser stands in the logs for a user name that may hold a secret.
+const redactedUser = "(redacted: looks like a token)"
+
+// loggableUser returns the Basic user name as it may be logged: redacted
+// when it may hold a secret — a token pasted into the user name field (with
+// or without the password, surrounding spaces, any case of the prefix), or
+// a name longer than any owner can be.
+func loggableUser(user, secret string) string {
+	trimmed := strings.TrimSpace(user)
+	switch {
+	case len(user) > token.MaxOwnerLen,
+		containsFold(user, token.Prefix),
+		len(secret) >= minSecretOverlap && strings.Contains(user, secret),
+		len(trimmed) >= minSecretOverlap && strings.Contains(secret, trimmed):
+		return redactedUser
+	}
+	return user
+}
+
+// containsFold reports whether sub occurs in s, ignoring ASCII case,
+// without allocating (this runs on every request).
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// minSecretOverlap is the shortest user name / password overlap treated as
+// a secret in the user name field (legacy tokens have at least 16 characters).
+const minSecretOverlap = 8
 
 // clientIP returns the client address Caddy determined (honouring
 // trusted_proxies), falling back to the connection's remote address.

@@ -103,6 +103,11 @@ func TestAuthInsideCaddy(t *testing.T) {
 			}
 
 			// The user name is not part of the credential by default.
+			// A token pasted into the user name field too (with a stray
+			// space): accepted, and the mismatch log must not carry it.
+			if s := status(t, feed, basic(" "+valid.Secret, valid.Secret)); s != http.StatusOK {
+				t.Errorf("token as user name and password: %d, want 200", s)
+			}
 			if s := status(t, feed, basic("somebody-else", valid.Secret)); s != http.StatusOK {
 				t.Errorf("user name mismatch with match_username off: %d, want 200", s)
 			}

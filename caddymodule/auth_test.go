@@ -34,3 +34,27 @@ func TestOnceEvery(t *testing.T) {
 		t.Error("want true again after 10 minutes")
 	}
 }
+
+func TestLoggableUser(t *testing.T) {
+	const secret = "tgp_0123456789abcdefghijABCDEFGHIJ0123456789abcdefg"
+	const legacy = "LegacySecretValue-42"
+	for _, c := range []struct {
+		user, secret string
+		redacted     bool
+	}{
+		{"alice", secret, false},
+		{"alice@example.com", legacy, false},
+		{"", secret, false},
+		{secret, secret, true},
+		{" " + secret, secret, true},
+		{"TGP_something", "whatever-password", true},
+		{legacy, legacy, true},
+		{legacy[:10], legacy, true}, // a part of the secret
+		{string(make([]byte, 300)), "x", true},
+	} {
+		got := loggableUser(c.user, c.secret)
+		if (got == redactedUser) != c.redacted || (!c.redacted && got != c.user) {
+			t.Errorf("loggableUser(%.24q, %.8q) = %q, want redacted=%v", c.user, c.secret, got, c.redacted)
+		}
+	}
+}

@@ -65,6 +65,8 @@ func TestAppValidate(t *testing.T) {
 		{App{Store: StoreConfig{Type: "postgres"}}, "dsn is empty"},
 		{App{Store: StoreConfig{Type: "bolt", DSN: "x"}}, "dsn is only for type postgres"},
 		{App{Store: StoreConfig{Type: "redis"}}, `unknown type "redis"`},
+		{App{LastUsedFlush: 30}, "last_used_flush: must be at least 10ms, got 30ns (JSON numbers are nanoseconds"},
+		{App{CacheTTL: caddy.Duration(time.Millisecond)}, "cache_ttl: must be at least 10ms"},
 	} {
 		_, _, err := c.app.resolveStore(caddy.NewReplacer())
 		if err == nil {
@@ -158,6 +160,11 @@ func TestAuthCaddyfile(t *testing.T) {
 	bad := Auth{Realm: `say "hi"`}
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "realm") {
 		t.Errorf("realm with quotes: %v", err)
+	}
+	for _, a := range []Auth{{FailureWindow: 1}, {LookupWindow: caddy.Duration(time.Millisecond)}} {
+		if err := a.Validate(); err == nil || !strings.Contains(err.Error(), "_window: must be at least 10ms") {
+			t.Errorf("%+v: %v, want a window error", a, err)
+		}
 	}
 	badJSON := Auth{LookupLimit: -5}
 	if err := badJSON.Validate(); err == nil || !strings.Contains(err.Error(), "lookup_limit: must be positive") {

@@ -97,6 +97,9 @@ func (p *Portal) Provision(ctx caddy.Context) error {
 
 // Validate checks the configuration; errors name the field.
 func (p *Portal) Validate() error {
+	if open, closing := strings.Count(p.Identity, "{"), strings.Count(p.Identity, "}"); open != closing {
+		return fmt.Errorf("tokengate_portal: identity: %q has unbalanced braces; use a placeholder such as %s", p.Identity, DefaultIdentity)
+	}
 	if p.Identity != "" && !strings.Contains(p.Identity, "{") {
 		return fmt.Errorf("tokengate_portal: identity: %q has no placeholder; use one such as %s (a literal would sign everybody in as the same person)", p.Identity, DefaultIdentity)
 	}
@@ -133,13 +136,20 @@ func replacer(r *http.Request) *caddy.Replacer {
 	return repl
 }
 
-// identity resolves the identity placeholder; unknown placeholders become "".
+// identity resolves the identity placeholder; "" (nobody) when any
+// placeholder in it is unknown or empty.
 func (p *Portal) identity(r *http.Request) string {
 	repl := replacer(r)
 	if repl == nil {
 		return ""
 	}
-	return strings.TrimSpace(repl.ReplaceAll(p.Identity, ""))
+	// Every placeholder must resolve to something: with a template such as
+	// "{http.auth.user.id}@corp", an anonymous request must not become "@corp".
+	who, err := repl.ReplaceOrErr(p.Identity, true, true)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(who)
 }
 
 func (p *Portal) feedURL(r *http.Request) string {

@@ -108,6 +108,7 @@ func TestValidateNamesField(t *testing.T) {
 		{Portal{Admins: []string{"ok", ""}}, "admins[1]"},
 		{Portal{Admins: []string{strings.Repeat("x", 300)}}, "admins[0]"},
 		{Portal{FeedURL: "odata"}, "feed_url"},
+		{Portal{Identity: "{http.auth.user.id"}, "identity: \"{http.auth.user.id\" has unbalanced braces"},
 		{Portal{FeedURL: "ftp://x/"}, "feed_url"},
 	} {
 		if err := c.p.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
@@ -174,6 +175,12 @@ http://127.0.0.1:%[2]d {
 			admins carol
 		}
 	}
+	# A templated identity with nobody signed in: must be nobody, not "@corp.example".
+	handle_path /anon* {
+		tokengate_portal {
+			identity "{http.auth.user.id}@corp.example"
+		}
+	}
 }
 `, filepath.Join(dir, "tokens.db"), port, hash, filepath.Join(dir, "caddy"))
 	cfg, err := adapt(t, caddyfile)
@@ -238,6 +245,18 @@ func TestInCaddy(t *testing.T) {
 	st, hdr, _ := site.call(t, "GET", "/tokens", alice, "")
 	if st != http.StatusFound || hdr.Get("Location") != "/tokens/" {
 		t.Errorf("GET /tokens: %d Location %q, want a redirect to /tokens/", st, hdr.Get("Location"))
+	}
+	// "//tokens" must not redirect to the protocol-relative "//tokens/" (another host).
+	if st, hdr, _ := site.call(t, "GET", "//tokens?x=1", alice, ""); st != http.StatusFound || hdr.Get("Location") != "/tokens/?x=1" {
+		t.Errorf("GET //tokens: %d Location %q, want a redirect to /tokens/?x=1", st, hdr.Get("Location"))
+	}
+	for _, path := range []string{"/anon/api/tokens", "/anon/"} {
+		if st, _, body := site.call(t, "GET", path, "", ""); st != http.StatusUnauthorized {
+			t.Errorf("GET %s with a templated identity and nobody signed in: %d %q, want 401", path, st, body)
+		}
+	}
+	if st, _, body := site.call(t, "POST", "/anon/api/tokens", "", `{"label":"x","expires_on":null}`); st != http.StatusUnauthorized {
+		t.Errorf("anonymous POST with a templated identity: %d %q, want 401", st, body)
 	}
 	st, hdr, page := site.call(t, "GET", "/tokens/", alice, "")
 	if st != 200 || !strings.Contains(page, `<strong id="identity">alice</strong>`) || hdr.Get("Content-Security-Policy") == "" {

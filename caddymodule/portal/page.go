@@ -109,7 +109,9 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if p := h.originalPath(r); p != "" && !strings.HasSuffix(p, "/") {
 		// Relative links only resolve under the mount point with a slash.
-		target := p + "/"
+		// One leading slash: "//host/x" would be a protocol-relative URL
+		// to another host.
+		target := "/" + strings.TrimLeft(p, "/") + "/"
 		if r.URL.RawQuery != "" {
 			target += "?" + r.URL.RawQuery
 		}
