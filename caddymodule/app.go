@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -57,10 +59,18 @@ type App struct {
 	// jira "Jira API token").
 	VaultKinds []token.VaultKind `json:"vault_kinds,omitempty"`
 
-	shared  *shared
 	poolKey string
-	service *token.Service
+	open    func() (*shared, error)   // acquires the pooled store and cache
+	sealer  *token.Sealer             // nil when the vault is off
+	started *atomic.Pointer[runState] // set once the store is open (a pointer: App values are copied)
+	ready   chan struct{}             // closed once started is set
 	logger  *zap.Logger
+}
+
+// runState is what a started App serves with.
+type runState struct {
+	shared  *shared
+	service *token.Service
 }
 
 // StoreConfig selects the token store.
@@ -118,10 +128,15 @@ func (s *shared) Destruct() error {
 	return errors.Join(verr, serr)
 }
 
-// Provision resolves placeholders, validates the settings and loads (or
-// shares) the store and cache.
+// Provision resolves placeholders and validates the settings; it does no
+// I/O, so `caddy validate` works beside a running server (whose bolt file is
+// locked) and never migrates a database. The store and cache are acquired
+// in Start — or here already when a running config shares them (a reload),
+// so the new config's handlers are ready before any app starts serving.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.started = new(atomic.Pointer[runState])
+	a.ready = make(chan struct{})
 	repl := caddy.NewReplacer()
 	storeType, location, err := a.resolveStore(repl)
 	if err != nil {
@@ -131,8 +146,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
-	sealer, err := a.vaultSealer(repl)
-	if err != nil {
+	if a.sealer, err = a.vaultSealer(repl); err != nil {
 		return err
 	}
 	vcfg := token.ValidatorConfig{
@@ -150,21 +164,61 @@ func (a *App) Provision(ctx caddy.Context) error {
 	registerMetrics(ctx.GetMetricsRegistry())
 
 	logger := a.logger
-	val, _, err := cachePool.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
-		return openShared(storeKey, storeType, location, vcfg, logger)
-	})
+	a.open = func() (*shared, error) {
+		val, _, err := cachePool.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
+			return openShared(storeKey, storeType, location, vcfg, logger)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return val.(*shared), nil
+	}
+	if refs, ok := cachePool.References(a.poolKey); ok && refs > 0 {
+		return a.acquire()
+	}
+	return nil
+}
+
+// acquire takes this config's reference to the pooled store and cache (the
+// first one opens them) and builds the token service on them.
+func (a *App) acquire() error {
+	if a.running() != nil {
+		return nil
+	}
+	sh, err := a.open()
 	if err != nil {
 		return err
 	}
-	a.shared = val.(*shared)
-	a.service = token.NewService(a.shared.store, token.Policy{
+	svc := token.NewService(sh.store, token.Policy{
 		MaxTokensPerUser: a.MaxTokensPerUser,
 		MaxLifetime:      time.Duration(a.MaxLifetime),
-	}, a.shared.validator, nil)
-	if sealer != nil {
-		a.service.EnableVault(sealer, a.VaultKinds)
+	}, sh.validator, nil)
+	if a.sealer != nil {
+		svc.EnableVault(a.sealer, a.VaultKinds)
 	}
+	a.started.Store(&runState{shared: sh, service: svc})
+	close(a.ready)
 	return nil
+}
+
+// startWait bounds how long a request that arrives before the app has
+// started (Caddy starts apps in no particular order) waits for it.
+const startWait = 10 * time.Second
+
+// await returns the started state, waiting up to startWait (or until ctx
+// ends) for Start when a request arrives first; nil if it does not come.
+func (a *App) await(ctx context.Context) *runState {
+	if r := a.running(); r != nil || a.ready == nil {
+		return r
+	}
+	t := time.NewTimer(startWait)
+	defer t.Stop()
+	select {
+	case <-a.ready:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return a.running()
 }
 
 // vaultSealer resolves and checks the vault settings; nil when the vault is off.
@@ -298,14 +352,44 @@ func openShared(storeKey, storeType, location string, vcfg token.ValidatorConfig
 		ctx, cancel := context.WithCancel(context.Background())
 		sh.stopWatch = cancel
 		sh.watchDone = make(chan struct{})
+		inv := &firstFlush{Invalidator: v, done: make(chan struct{})}
 		go func() {
 			defer close(sh.watchDone)
-			if err := w.Watch(ctx, v); err != nil && ctx.Err() == nil {
+			if err := w.Watch(ctx, inv); err != nil && ctx.Err() == nil {
 				logger.Error("revocation listener stopped", zap.Error(err))
 			}
 		}()
+		// Serve only once revocations from other instances are heard: the
+		// listener flushes the cache when it connects, and anything cached
+		// before then would be flushed (and looked up) again.
+		t := time.NewTimer(listenWait)
+		select {
+		case <-inv.done:
+		case <-t.C:
+			logger.Warn("revocation listener not connected yet; serving anyway (the cache is flushed when it connects)",
+				zap.Duration("waited", listenWait))
+		}
+		t.Stop()
 	}
 	return sh, nil
+}
+
+// listenWait bounds how long the app's start waits for the revocation
+// listener's first connection.
+const listenWait = 5 * time.Second
+
+// firstFlush passes invalidations on and closes done at the first FlushAll,
+// which a Watcher sends once it is listening.
+type firstFlush struct {
+	token.Invalidator
+	once sync.Once
+	done chan struct{}
+}
+
+// FlushAll flushes and marks the listener as connected.
+func (f *firstFlush) FlushAll() {
+	f.Invalidator.FlushAll()
+	f.once.Do(func() { close(f.done) })
 }
 
 // OpenStore opens a token store of the given type ("bolt" with a file path,
@@ -341,27 +425,72 @@ func OpenStore(ctx context.Context, storeType, location string, skipMigrate bool
 	}
 }
 
-// Start is a no-op: everything was started in Provision (and is shared).
-func (a *App) Start() error { return nil }
+// Start opens (or shares) the store, the cache and, for Postgres, the
+// revocation listener. An error (a locked bolt file, an unreachable
+// database, a failed migration) fails the config load.
+func (a *App) Start() error { return a.acquire() }
 
 // Stop is a no-op; Cleanup releases the shared state.
 func (a *App) Stop() error { return nil }
 
 // Cleanup releases this config's reference to the shared store and cache.
 func (a *App) Cleanup() error {
-	if a.shared == nil {
+	if a.started == nil {
+		return nil
+	}
+	if r := a.started.Swap(nil); r == nil {
 		return nil
 	}
 	_, err := cachePool.Delete(a.poolKey)
-	a.shared = nil
 	return err
 }
 
-// Service returns the token service for this config.
-func (a *App) Service() *token.Service { return a.service }
+// Service returns the token service; a call before the app has started
+// waits for it (see startWait), and nil means it did not start.
+func (a *App) Service(ctx context.Context) *token.Service {
+	if r := a.await(ctx); r != nil {
+		return r.service
+	}
+	return nil
+}
 
-// Validator returns the shared cached validator.
-func (a *App) Validator() *token.Validator { return a.shared.validator }
+// Validator returns the shared cached validator; a call before the app has
+// started waits for it (see startWait), and nil means it did not start.
+func (a *App) Validator(ctx context.Context) *token.Validator {
+	if r := a.await(ctx); r != nil {
+		return r.shared.validator
+	}
+	return nil
+}
+
+// running returns the started state, or nil.
+func (a *App) running() *runState {
+	if a.started == nil {
+		return nil
+	}
+	return a.started.Load()
+}
+
+// Sealer returns the vault's sealer (nil when the vault is off); it is
+// ready after Provision.
+func (a *App) Sealer() *token.Sealer { return a.sealer }
+
+// VaultKindIDs returns the ids of the vault kinds people may store (none
+// when the vault is off); ready after Provision.
+func (a *App) VaultKindIDs() []string {
+	if a.sealer == nil {
+		return nil
+	}
+	kinds := a.VaultKinds
+	if len(kinds) == 0 {
+		kinds = token.DefaultVaultKinds
+	}
+	ids := make([]string, len(kinds))
+	for i, k := range kinds {
+		ids[i] = k.ID
+	}
+	return ids
+}
 
 // AppFrom returns the tokengate app of the running config, loading it with
 // its defaults when the config has no "tokengate" app block.

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -70,11 +71,17 @@ type Auth struct {
 	stripped   []string // header names removed from every request
 	mismatches *onceEvery
 	sealer     *token.Sealer
-	validator  *token.Validator
+	validators validatorSource
 	limiter    *failureLimiter // failures per client IP + user name
 	lookups    *failureLimiter // unknown-token lookups per client IP
 	outcomes   outcomeCounters
 	logger     *zap.Logger
+}
+
+// validatorSource hands out the validator once the tokengate app has
+// started (nil before); *App is one.
+type validatorSource interface {
+	Validator(ctx context.Context) *token.Validator
 }
 
 // VaultInjection names a vault kind and the upstream header that carries it.
@@ -120,11 +127,11 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	h.validator = app.Validator()
+	h.validators = app
 	h.outcomes = newOutcomeCounters()
 	h.stripped = []string{HeaderUser, HeaderTokenID}
 	if len(h.InjectVault) > 0 {
-		if err := h.provisionVault(app.Service()); err != nil {
+		if err := h.provisionVault(app); err != nil {
 			return err
 		}
 	}
@@ -176,15 +183,15 @@ func (h *Auth) Validate() error {
 }
 
 // provisionVault checks that the app has a vault with the kinds to inject.
-func (h *Auth) provisionVault(svc *token.Service) error {
-	h.sealer = svc.Sealer()
+func (h *Auth) provisionVault(app *App) error {
+	h.sealer = app.Sealer()
 	if h.sealer == nil {
 		return fmt.Errorf("tokengate_auth: inject_vault: the tokengate app has no vault_key")
 	}
 	for _, inj := range h.InjectVault {
 		found := false
-		for _, k := range svc.VaultKinds() {
-			found = found || k.ID == inj.Kind
+		for _, id := range app.VaultKindIDs() {
+			found = found || id == inj.Kind
 		}
 		if !found {
 			return fmt.Errorf("tokengate_auth: inject_vault: unknown vault kind %q (configure it with vault_kind in the tokengate app)", inj.Kind)
@@ -207,6 +214,12 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		h.limiter.fail(ip, "")
 		return h.reject(w, r, "malformed", "", ip, logUser)
 	}
+	v := h.validators.Validator(r.Context())
+	if v == nil { // the tokengate app did not start (in time)
+		h.outcomes.inc("unavailable")
+		w.Header().Set("Retry-After", "1")
+		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("tokengate is starting"))
+	}
 	if blocked, wait := h.limiter.blocked(ip, user); blocked {
 		h.outcomes.inc("rate_limited")
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
@@ -219,14 +232,14 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		// This IP has spent its store lookups on unknown tokens: answer
 		// from the cache alone, so known tokens behind it keep working.
 		var cached bool
-		if res, cached = h.validator.ValidateCached(secret); !cached {
+		if res, cached = v.ValidateCached(secret); !cached {
 			h.outcomes.inc("rate_limited")
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			h.log(zapcore.WarnLevel, "too many unknown tokens from this client IP; answering from the cache only", r, "rate_limited", "", ip, logUser)
 			return caddyhttp.Error(http.StatusTooManyRequests, fmt.Errorf("too many unknown tokens from %s", ip))
 		}
 	} else {
-		res = h.validator.Validate(r.Context(), secret)
+		res = v.Validate(r.Context(), secret)
 	}
 	switch res.Outcome {
 	case token.OutcomeValid:
@@ -236,11 +249,11 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		h.log(zapcore.ErrorLevel, "token store unavailable", r, "unavailable", "", ip, logUser)
 		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("token store unavailable"))
 	case token.OutcomeExpired:
-		h.validator.RecordRejection(res, token.RejectExpired, ip, r.UserAgent())
+		v.RecordRejection(res, token.RejectExpired, ip, r.UserAgent())
 		h.limiter.fail(ip, user)
 		return h.reject(w, r, res.Outcome.String(), res.TokenID, ip, logUser)
 	case token.OutcomeRevoked:
-		h.validator.RecordRejection(res, token.RejectRevoked, ip, r.UserAgent())
+		v.RecordRejection(res, token.RejectRevoked, ip, r.UserAgent())
 		h.limiter.fail(ip, user)
 		return h.reject(w, r, res.Outcome.String(), res.TokenID, ip, logUser)
 	default: // malformed, unknown
@@ -253,7 +266,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 
 	if user != res.Owner {
 		if h.MatchUsername {
-			h.validator.RecordRejection(res, token.RejectUsernameMismatch, ip, r.UserAgent())
+			v.RecordRejection(res, token.RejectUsernameMismatch, ip, r.UserAgent())
 			h.limiter.fail(ip, user)
 			return h.reject(w, r, "username_mismatch", res.TokenID, ip, logUser)
 		}
@@ -263,14 +276,14 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 
 	h.outcomes.inc("valid")
-	h.validator.RecordUse(res, ip, r.UserAgent())
+	v.RecordUse(res, ip, r.UserAgent())
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.auth.user.id", res.Owner)
 	repl.Set("http.auth.user.token_id", res.TokenID)
 	delete(r.Header, "Authorization")
 	stripHeaders(r.Header, h.stripped)
 	for _, inj := range h.InjectVault {
-		cred, err := h.validator.VaultCredential(r.Context(), h.sealer, res.Owner, inj.Kind)
+		cred, err := v.VaultCredential(r.Context(), h.sealer, res.Owner, inj.Kind)
 		switch {
 		case err == nil:
 			r.Header[inj.Header] = []string{cred}

@@ -32,7 +32,7 @@ func BenchmarkAuthHit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer v.Close()
-	h := &Auth{Realm: "bench", FailureLimit: 30, validator: v, logger: zap.NewNop(), outcomes: newOutcomeCounters()}
+	h := &Auth{Realm: "bench", FailureLimit: 30, validators: fixedValidator{v}, logger: zap.NewNop(), outcomes: newOutcomeCounters()}
 	h.challenge = `Basic realm="bench", charset="UTF-8"`
 	h.limiter = newFailureLimiter(30, 60e9, nil)
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
@@ -54,3 +54,8 @@ func BenchmarkAuthHit(b *testing.B) {
 		}
 	}
 }
+
+// fixedValidator is a validatorSource for tests without a tokengate app.
+type fixedValidator struct{ v *token.Validator }
+
+func (f fixedValidator) Validator(context.Context) *token.Validator { return f.v }

@@ -1,10 +1,12 @@
 package portal
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -50,7 +52,41 @@ type Portal struct {
 	// Placeholders are resolved per request. Default "/odata/".
 	FeedURL string `json:"feed_url,omitempty"`
 
-	h *Handler
+	lazy *lazyHandler
+}
+
+// lazyHandler builds the Handler on the first request after the tokengate
+// app has started (its token service needs the open store).
+type lazyHandler struct {
+	app *caddymodule.App
+	cfg Config // all but Service
+	mu  sync.Mutex
+	h   atomic.Pointer[Handler]
+}
+
+// get returns the Handler, or nil when the app has no token service (it
+// did not start in time).
+func (l *lazyHandler) get(ctx context.Context) (*Handler, error) {
+	if h := l.h.Load(); h != nil {
+		return h, nil
+	}
+	svc := l.app.Service(ctx) // may wait for the app to start
+	if svc == nil {
+		return nil, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h := l.h.Load(); h != nil {
+		return h, nil
+	}
+	cfg := l.cfg
+	cfg.Service = svc
+	h, err := NewHandler(cfg)
+	if err != nil {
+		return nil, err
+	}
+	l.h.Store(h)
+	return h, nil
 }
 
 // CaddyModule returns the Caddy module information.
@@ -61,7 +97,8 @@ func (Portal) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision gets the token service of the tokengate app and builds the handler.
+// Provision checks the settings and finds the tokengate app; the handler
+// is built on the first request after the app has started.
 func (p *Portal) Provision(ctx caddy.Context) error {
 	if p.Identity == "" {
 		p.Identity = DefaultIdentity
@@ -76,22 +113,13 @@ func (p *Portal) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("tokengate_portal: %w", err)
 	}
-	svc := app.Service()
-	if svc == nil {
-		return errors.New("tokengate_portal: the tokengate app has no token service")
-	}
-	h, err := NewHandler(Config{
-		Service:      svc,
+	p.lazy = &lazyHandler{app: app, cfg: Config{
 		Admins:       p.Admins,
 		Identity:     p.identity,
 		FeedURL:      p.feedURL,
 		OriginalPath: originalPath,
 		Logger:       ctx.Logger(),
-	})
-	if err != nil {
-		return fmt.Errorf("tokengate_portal: %w", err)
-	}
-	p.h = h
+	}}
 	return nil
 }
 
@@ -127,7 +155,16 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 			return nil
 		}
 	}
-	p.h.ServeHTTP(w, r)
+	h, err := p.lazy.get(r.Context())
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("tokengate_portal: %w", err))
+	}
+	if h == nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "the token store is still opening; try again in a moment")
+		return nil
+	}
+	h.ServeHTTP(w, r)
 	return nil
 }
 
