@@ -262,6 +262,9 @@ func TestInCaddy(t *testing.T) {
 	if st != 200 || !strings.Contains(page, `<strong id="identity">alice</strong>`) || hdr.Get("Content-Security-Policy") == "" {
 		t.Fatalf("page in Caddy: %d %q", st, page)
 	}
+	if maxDate := time.Now().UTC().Truncate(24*time.Hour).AddDate(token.MaxExpiryYears, 0, 0).Format(token.DateLayout); !strings.Contains(page, `max="`+maxDate+`"`) {
+		t.Errorf("the date picker lacks max=%q (what the service accepts)", maxDate)
+	}
 	if !strings.Contains(page, site.base+"/odata/") {
 		t.Errorf("page lacks the feed URL %s/odata/", site.base)
 	}

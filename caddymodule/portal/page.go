@@ -153,11 +153,15 @@ func (h *Handler) pageData(r *http.Request, who string) (pageData, error) {
 	ctx := r.Context()
 	now := h.now().UTC()
 	pol := h.svc.Policy()
+	maxDate := h.svc.LatestExpiryDate(now)
+	if maxDate == "" { // no lifetime policy: the date picker still stops where the service does
+		maxDate = now.Truncate(24*time.Hour).AddDate(token.MaxExpiryYears, 0, 0).Format(token.DateLayout)
+	}
 	d := pageData{
 		Identity:     who,
 		AssetVersion: assetVersion,
 		Today:        now.Format(token.DateLayout),
-		MaxDate:      h.svc.LatestExpiryDate(now),
+		MaxDate:      maxDate,
 		DateRequired: pol.MaxLifetime > 0,
 		MaxTokens:    pol.MaxTokensPerUser,
 		FeedURL:      h.feedURL(r),
