@@ -62,8 +62,7 @@ type App struct {
 	poolKey string
 	open    func() (*shared, error)   // acquires the pooled store and cache
 	sealer  *token.Sealer             // nil when the vault is off
-	started *atomic.Pointer[runState] // set once the store is open (a pointer: App values are copied)
-	ready   chan struct{}             // closed once started is set
+	started *atomic.Pointer[runState] // set once the store is acquired (a pointer: App values are copied)
 	logger  *zap.Logger
 }
 
@@ -128,15 +127,15 @@ func (s *shared) Destruct() error {
 	return errors.Join(verr, serr)
 }
 
-// Provision resolves placeholders and validates the settings; it does no
-// I/O, so `caddy validate` works beside a running server (whose bolt file is
-// locked) and never migrates a database. The store and cache are acquired
-// in Start — or here already when a running config shares them (a reload),
-// so the new config's handlers are ready before any app starts serving.
+// Provision resolves placeholders, validates the settings and acquires the
+// pooled store and cache: the first config opens them (a locked bolt file,
+// an unreachable database or a failed migration fails the load here, before
+// any server of the new config takes traffic, so a bad reload leaves the
+// running config untouched); a reload shares them, cheaply. Under
+// `tokengate validate` (CheckConfigOnly) nothing is opened.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.started = new(atomic.Pointer[runState])
-	a.ready = make(chan struct{})
 	repl := caddy.NewReplacer()
 	storeType, location, err := a.resolveStore(repl)
 	if err != nil {
@@ -173,11 +172,20 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		return val.(*shared), nil
 	}
-	if refs, ok := cachePool.References(a.poolKey); ok && refs > 0 {
-		return a.acquire()
+	if checkOnly.Load() {
+		return nil
 	}
-	return nil
+	return a.acquire()
 }
+
+// checkOnly is set by CheckConfigOnly.
+var checkOnly atomic.Bool
+
+// CheckConfigOnly makes the tokengate app skip opening its store: for
+// `tokengate validate`, which must work beside a running server (whose bolt
+// file is locked) and must not touch, let alone migrate, a database. Call it
+// before Caddy loads a config; the binary does for its validate command.
+func CheckConfigOnly() { checkOnly.Store(true) }
 
 // acquire takes this config's reference to the pooled store and cache (the
 // first one opens them) and builds the token service on them.
@@ -197,28 +205,7 @@ func (a *App) acquire() error {
 		svc.EnableVault(a.sealer, a.VaultKinds)
 	}
 	a.started.Store(&runState{shared: sh, service: svc})
-	close(a.ready)
 	return nil
-}
-
-// startWait bounds how long a request that arrives before the app has
-// started (Caddy starts apps in no particular order) waits for it.
-const startWait = 10 * time.Second
-
-// await returns the started state, waiting up to startWait (or until ctx
-// ends) for Start when a request arrives first; nil if it does not come.
-func (a *App) await(ctx context.Context) *runState {
-	if r := a.running(); r != nil || a.ready == nil {
-		return r
-	}
-	t := time.NewTimer(startWait)
-	defer t.Stop()
-	select {
-	case <-a.ready:
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	return a.running()
 }
 
 // vaultSealer resolves and checks the vault settings; nil when the vault is off.
@@ -425,10 +412,8 @@ func OpenStore(ctx context.Context, storeType, location string, skipMigrate bool
 	}
 }
 
-// Start opens (or shares) the store, the cache and, for Postgres, the
-// revocation listener. An error (a locked bolt file, an unreachable
-// database, a failed migration) fails the config load.
-func (a *App) Start() error { return a.acquire() }
+// Start is a no-op: the store and cache were acquired in Provision.
+func (a *App) Start() error { return nil }
 
 // Stop is a no-op; Cleanup releases the shared state.
 func (a *App) Stop() error { return nil }
@@ -445,19 +430,18 @@ func (a *App) Cleanup() error {
 	return err
 }
 
-// Service returns the token service; a call before the app has started
-// waits for it (see startWait), and nil means it did not start.
-func (a *App) Service(ctx context.Context) *token.Service {
-	if r := a.await(ctx); r != nil {
+// Service returns the token service (nil under CheckConfigOnly or after Cleanup).
+func (a *App) Service() *token.Service {
+	if r := a.running(); r != nil {
 		return r.service
 	}
 	return nil
 }
 
-// Validator returns the shared cached validator; a call before the app has
-// started waits for it (see startWait), and nil means it did not start.
-func (a *App) Validator(ctx context.Context) *token.Validator {
-	if r := a.await(ctx); r != nil {
+// Validator returns the shared cached validator (nil under CheckConfigOnly
+// or after Cleanup).
+func (a *App) Validator() *token.Validator {
+	if r := a.running(); r != nil {
 		return r.shared.validator
 	}
 	return nil

@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -81,7 +80,7 @@ type Auth struct {
 // validatorSource hands out the validator once the tokengate app has
 // started (nil before); *App is one.
 type validatorSource interface {
-	Validator(ctx context.Context) *token.Validator
+	Validator() *token.Validator
 }
 
 // VaultInjection names a vault kind and the upstream header that carries it.
@@ -214,11 +213,11 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		h.limiter.fail(ip, "")
 		return h.reject(w, r, "malformed", "", ip, logUser)
 	}
-	v := h.validators.Validator(r.Context())
-	if v == nil { // the tokengate app did not start (in time)
+	v := h.validators.Validator()
+	if v == nil { // no store: a config only being checked, or already cleaned up
 		h.outcomes.inc("unavailable")
-		w.Header().Set("Retry-After", "1")
-		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("tokengate is starting"))
+		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
+		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("tokengate has no open token store"))
 	}
 	if blocked, wait := h.limiter.blocked(ip, user); blocked {
 		h.outcomes.inc("rate_limited")

@@ -58,4 +58,4 @@ func BenchmarkAuthHit(b *testing.B) {
 // fixedValidator is a validatorSource for tests without a tokengate app.
 type fixedValidator struct{ v *token.Validator }
 
-func (f fixedValidator) Validator(context.Context) *token.Validator { return f.v }
+func (f fixedValidator) Validator() *token.Validator { return f.v }

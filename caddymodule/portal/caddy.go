@@ -1,12 +1,9 @@
 package portal
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -52,41 +49,7 @@ type Portal struct {
 	// Placeholders are resolved per request. Default "/odata/".
 	FeedURL string `json:"feed_url,omitempty"`
 
-	lazy *lazyHandler
-}
-
-// lazyHandler builds the Handler on the first request after the tokengate
-// app has started (its token service needs the open store).
-type lazyHandler struct {
-	app *caddymodule.App
-	cfg Config // all but Service
-	mu  sync.Mutex
-	h   atomic.Pointer[Handler]
-}
-
-// get returns the Handler, or nil when the app has no token service (it
-// did not start in time).
-func (l *lazyHandler) get(ctx context.Context) (*Handler, error) {
-	if h := l.h.Load(); h != nil {
-		return h, nil
-	}
-	svc := l.app.Service(ctx) // may wait for the app to start
-	if svc == nil {
-		return nil, nil
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if h := l.h.Load(); h != nil {
-		return h, nil
-	}
-	cfg := l.cfg
-	cfg.Service = svc
-	h, err := NewHandler(cfg)
-	if err != nil {
-		return nil, err
-	}
-	l.h.Store(h)
-	return h, nil
+	h *Handler // nil when the tokengate app opened no store (tokengate validate)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -97,8 +60,8 @@ func (Portal) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision checks the settings and finds the tokengate app; the handler
-// is built on the first request after the app has started.
+// Provision checks the settings and builds the handler on the tokengate
+// app's token service.
 func (p *Portal) Provision(ctx caddy.Context) error {
 	if p.Identity == "" {
 		p.Identity = DefaultIdentity
@@ -113,13 +76,22 @@ func (p *Portal) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("tokengate_portal: %w", err)
 	}
-	p.lazy = &lazyHandler{app: app, cfg: Config{
+	svc := app.Service()
+	if svc == nil {
+		return nil // a config only being checked: nothing is served
+	}
+	h, err := NewHandler(Config{
+		Service:      svc,
 		Admins:       p.Admins,
 		Identity:     p.identity,
 		FeedURL:      p.feedURL,
 		OriginalPath: originalPath,
 		Logger:       ctx.Logger(),
-	}}
+	})
+	if err != nil {
+		return fmt.Errorf("tokengate_portal: %w", err)
+	}
+	p.h = h
 	return nil
 }
 
@@ -155,13 +127,10 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 			return nil
 		}
 	}
-	h, err := p.lazy.get(r.Context())
-	if err != nil {
-		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("tokengate_portal: %w", err))
-	}
+	h := p.h
 	if h == nil {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "the token store is still opening; try again in a moment")
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "the token store is not open")
 		return nil
 	}
 	h.ServeHTTP(w, r)

@@ -7,17 +7,25 @@
 package main
 
 import (
+	"os"
+
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	// Caddy's standard modules.
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	// tokengate's modules.
-	_ "github.com/tokengate/tokengate/caddymodule"
+	"github.com/tokengate/tokengate/caddymodule"
 	_ "github.com/tokengate/tokengate/caddymodule/jiraexport"
 	_ "github.com/tokengate/tokengate/caddymodule/portal"
 )
 
 func main() {
+	// "tokengate validate" checks a config without opening token stores:
+	// beside a running server (whose bolt file is locked) and without
+	// touching, let alone migrating, a database.
+	if len(os.Args) > 1 && os.Args[1] == "validate" {
+		caddymodule.CheckConfigOnly()
+	}
 	caddycmd.Main()
 }

@@ -214,14 +214,22 @@ func (i *Instance) waitReady(url string, timeout time.Duration) {
 // (as `caddy reload` does) and fails the test if Caddy refuses it.
 func (i *Instance) Reload(caddyfile string) {
 	i.t.Helper()
+	if out, err := i.TryReload(caddyfile); err != nil {
+		i.t.Fatalf("reload: %v\n%s", err, out)
+	}
+}
+
+// TryReload is Reload that returns Caddy's refusal (and the command's
+// output) instead of failing the test.
+func (i *Instance) TryReload(caddyfile string) (string, error) {
+	i.t.Helper()
 	path := i.writeCaddyfile(caddyfile)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, Binary(i.t), "reload", "--config", path, "--adapter", "caddyfile", "--address", i.AdminAddr, "--force")
 	cmd.Dir = i.Dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		i.t.Fatalf("reload: %v\n%s", err, out)
-	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // Pid returns the process id.
