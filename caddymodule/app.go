@@ -60,7 +60,6 @@ type App struct {
 	VaultKinds []token.VaultKind `json:"vault_kinds,omitempty"`
 
 	poolKey string
-	open    func() (*shared, error)   // acquires the pooled store and cache
 	sealer  *token.Sealer             // nil when the vault is off
 	started *atomic.Pointer[runState] // set once the store is acquired (a pointer: App values are copied)
 	logger  *zap.Logger
@@ -162,41 +161,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.poolKey = fmt.Sprintf("%s:%d:%d:%d", storeKey, vcfg.CacheTTL, vcfg.NegativeTTL, vcfg.LastUsedFlush)
 	registerMetrics(ctx.GetMetricsRegistry())
 
-	logger := a.logger
-	a.open = func() (*shared, error) {
-		val, _, err := cachePool.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
-			return openShared(storeKey, storeType, location, vcfg, logger)
-		})
-		if err != nil {
-			return nil, err
-		}
-		return val.(*shared), nil
-	}
 	if checkOnly.Load() {
 		return nil
 	}
-	return a.acquire()
-}
-
-// checkOnly is set by CheckConfigOnly.
-var checkOnly atomic.Bool
-
-// CheckConfigOnly makes the tokengate app skip opening its store: for
-// `tokengate validate`, which must work beside a running server (whose bolt
-// file is locked) and must not touch, let alone migrate, a database. Call it
-// before Caddy loads a config; the binary does for its validate command.
-func CheckConfigOnly() { checkOnly.Store(true) }
-
-// acquire takes this config's reference to the pooled store and cache (the
-// first one opens them) and builds the token service on them.
-func (a *App) acquire() error {
-	if a.running() != nil {
-		return nil
-	}
-	sh, err := a.open()
+	logger := a.logger
+	val, _, err := cachePool.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
+		return openShared(storeKey, storeType, location, vcfg, logger)
+	})
 	if err != nil {
 		return err
 	}
+	sh := val.(*shared)
 	svc := token.NewService(sh.store, token.Policy{
 		MaxTokensPerUser: a.MaxTokensPerUser,
 		MaxLifetime:      time.Duration(a.MaxLifetime),
@@ -207,6 +182,15 @@ func (a *App) acquire() error {
 	a.started.Store(&runState{shared: sh, service: svc})
 	return nil
 }
+
+// checkOnly is set by CheckConfigOnly.
+var checkOnly atomic.Bool
+
+// CheckConfigOnly makes the tokengate app skip opening its store: for
+// `tokengate validate`, which must work beside a running server (whose bolt
+// file is locked) and must not touch, let alone migrate, a database. Call it
+// before Caddy loads a config; the binary does for its validate command.
+func CheckConfigOnly() { checkOnly.Store(true) }
 
 // vaultSealer resolves and checks the vault settings; nil when the vault is off.
 func (a *App) vaultSealer(repl *caddy.Replacer) (*token.Sealer, error) {
