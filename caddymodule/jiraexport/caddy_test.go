@@ -3,7 +3,6 @@ package jiraexport
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
+
+	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
 )
 
 func TestUnmarshalCaddyfile(t *testing.T) {
@@ -134,12 +135,7 @@ func TestJSONConfigProvisionAndServe(t *testing.T) {
 
 // TestRunsInCaddy loads an adapted Caddyfile into a real Caddy instance.
 func TestRunsInCaddy(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", testcaddy.FreePort(t))
 	cfg := adapt(t, fmt.Sprintf(`{
 		admin off
 		auto_https off

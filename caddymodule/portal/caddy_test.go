@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
 	"github.com/tokengate/tokengate/caddymodule/portal/browsertest"
 	"github.com/tokengate/tokengate/token"
 )
@@ -139,12 +139,7 @@ func startCaddy(t *testing.T) *caddySite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := testcaddy.FreePort(t)
 	caddyfile := fmt.Sprintf(`{
 	admin off
 	persist_config off

@@ -8,8 +8,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,15 +71,41 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for
+// a server the test starts next. It is drawn at random from below the
+// kernel's ephemeral range: a port from ":0" would be handed out again to
+// whatever binds ":0" or connects out in the meantime (test packages run in
+// parallel), and a Caddy that fails to bind leaves the test talking to a
+// stranger.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	lo, hi := portRange()
+	for attempt := 0; attempt < 200; attempt++ {
+		port := lo + rand.IntN(hi-lo)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // in use
+		}
+		l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free port in %d-%d after 200 tries", lo, hi)
+	return 0
+}
+
+// portRange is the range FreePort draws from: [10000, start of the
+// ephemeral range), or a fixed range when that cannot be read.
+func portRange() (lo, hi int) {
+	lo, hi = 10000, 32768
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	var first, last int
+	if _, err := fmt.Sscan(string(b), &first, &last); err == nil && first > lo+1000 {
+		hi = first
+	}
+	return lo, hi
 }
 
 // SyncBuffer is a goroutine-safe bytes.Buffer for captured logs.
@@ -169,11 +198,11 @@ func Start(t testing.TB, caddyfile string, opts Options) *Instance {
 	inst.cmd = cmd
 	go func() { _ = cmd.Wait(); close(inst.done) }()
 	t.Cleanup(inst.Stop)
-	ready := opts.ReadyURL
-	if ready == "" {
-		ready = "http://" + inst.AdminAddr + "/config/"
+	if opts.ReadyURL != "" {
+		inst.waitReady(opts.ReadyURL, true, 60*time.Second)
+	} else {
+		inst.waitReady("http://"+inst.AdminAddr+"/config/", false, 60*time.Second)
 	}
-	inst.waitReady(ready, 60*time.Second)
 	return inst
 }
 
@@ -191,7 +220,9 @@ func (i *Instance) writeCaddyfile(caddyfile string) string {
 	return path
 }
 
-func (i *Instance) waitReady(url string, timeout time.Duration) {
+// waitReady polls url until it answers; site says url is served by one of
+// Caddy's HTTP servers (which send "Server: Caddy"), not the admin API.
+func (i *Instance) waitReady(url string, site bool, timeout time.Duration) {
 	i.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -203,11 +234,40 @@ func (i *Instance) waitReady(url string, timeout time.Duration) {
 		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
+			if site {
+				i.checkServes(url)
+			}
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	i.t.Fatalf("tokengate not ready at %s after %s; logs:\n%s", url, timeout, i.Logs.String())
+}
+
+// checkServes makes sure that url was answered by this instance, not by a
+// stranger on the same port (a Caddy that failed to bind exits): the
+// process still runs, and its admin API serves a config listening on url's
+// port.
+func (i *Instance) checkServes(rawURL string) {
+	i.t.Helper()
+	select {
+	case <-i.done:
+		i.t.Fatalf("tokengate exited during start-up; logs:\n%s", i.Logs.String())
+	case <-time.After(200 * time.Millisecond):
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		i.t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + i.AdminAddr + "/config/apps/http/servers")
+	if err != nil {
+		i.t.Fatalf("admin API of the instance: %v; logs:\n%s", err, i.Logs.String())
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), ":"+u.Port()+`"`) {
+		i.t.Fatalf("%s is not served by this instance (its servers: %d %s); logs:\n%s", rawURL, resp.StatusCode, body, i.Logs.String())
+	}
 }
 
 // Reload replaces the running config with caddyfile through the admin API
