@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,13 +30,18 @@ const (
 
 // Defaults of the handler's settings.
 const (
-	DefaultRealm         = "tokengate"
-	DefaultFailureLimit  = 30
-	DefaultFailureWindow = time.Minute
-	DefaultLookupLimit   = 100
-	DefaultLookupWindow  = time.Minute
+	DefaultRealm = "tokengate"
 	// unavailableRetryAfter is the Retry-After sent with 503.
 	unavailableRetryAfter = 5
+)
+
+// Bounds of the rejection log (see rejectionLog): per interval, at most one
+// line per outcome and client (IPv4 address or IPv6 /64) and
+// rejectLogMaxLines lines in all, plus as many summaries and one total.
+const (
+	rejectLogInterval = time.Minute
+	rejectLogMaxLines = 100
+	rejectLogMaxKeys  = 10_000
 )
 
 // Auth is the http.handlers.tokengate_auth handler: it accepts a request
@@ -49,18 +53,23 @@ type Auth struct {
 	// MatchUsername, when true, also requires the Basic user name to equal
 	// the token's owner. When false (default) a mismatch is only logged.
 	MatchUsername bool `json:"match_username,omitempty"`
-	// FailureLimit is how many failed attempts one client IP + user name
-	// may make per FailureWindow before getting 429 (default 30; -1 = off).
+	// FailureLimit is accepted for old configs and ignored (a warning is
+	// logged): per-client failure limits locked valid tokens out.
+	//
+	// Deprecated: unknown tokens cost no store lookup (the prefilter), so
+	// there is nothing left for it to protect.
 	FailureLimit int `json:"failure_limit,omitempty"`
-	// FailureWindow is the window of FailureLimit (default 1m).
+	// FailureWindow is ignored with FailureLimit.
+	//
+	// Deprecated: see FailureLimit.
 	FailureWindow caddy.Duration `json:"failure_window,omitempty"`
-	// LookupLimit is how many unknown tokens (well-formed, not in the
-	// cache, not in the store: each cost a store lookup) one client IP may
-	// present per LookupWindow, whatever the user names (default 100; -1 =
-	// off). Beyond it, that IP is answered from the cache alone: tokens the
-	// cache knows keep working, anything else gets 429 without a lookup.
+	// LookupLimit is accepted for old configs and ignored, like FailureLimit.
+	//
+	// Deprecated: see FailureLimit.
 	LookupLimit int `json:"lookup_limit,omitempty"`
-	// LookupWindow is the window of LookupLimit (default 1m).
+	// LookupWindow is ignored with LookupLimit.
+	//
+	// Deprecated: see FailureLimit.
 	LookupWindow caddy.Duration `json:"lookup_window,omitempty"`
 	// InjectVault sets upstream request headers from the signed-in person's
 	// vault (e.g. their Jira API token). Client-sent copies are removed.
@@ -71,8 +80,7 @@ type Auth struct {
 	mismatches *onceEvery
 	sealer     *token.Sealer
 	validators validatorSource
-	limiter    *failureLimiter // failures per client IP + user name
-	lookups    *failureLimiter // unknown-token lookups per client IP
+	rejections *rejectionLog // bounded, aggregated log of refused requests
 	outcomes   outcomeCounters
 	logger     *zap.Logger
 }
@@ -99,26 +107,18 @@ func (Auth) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision loads the tokengate app and prepares the challenge and limiter.
+// Provision loads the tokengate app and prepares the challenge and the
+// rejection log.
 func (h *Auth) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	if h.Realm == "" {
 		h.Realm = DefaultRealm
 	}
-	if h.FailureLimit == 0 {
-		h.FailureLimit = DefaultFailureLimit
-	}
-	if h.FailureWindow == 0 {
-		h.FailureWindow = caddy.Duration(DefaultFailureWindow)
-	}
-	if h.LookupLimit == 0 {
-		h.LookupLimit = DefaultLookupLimit
-	}
-	if h.LookupWindow == 0 {
-		h.LookupWindow = caddy.Duration(DefaultLookupWindow)
-	}
 	if err := h.Validate(); err != nil {
 		return err
+	}
+	if h.FailureLimit != 0 || h.FailureWindow != 0 || h.LookupLimit != 0 || h.LookupWindow != 0 {
+		h.logger.Warn("failure_limit and lookup_limit are no longer used and are ignored: unknown tokens are refused without a store lookup, and no limit may refuse a valid token; remove them from the config")
 	}
 	h.challenge = `Basic realm="` + h.Realm + `", charset="UTF-8"`
 	h.mismatches = new(onceEvery)
@@ -128,20 +128,14 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	}
 	h.validators = app
 	h.outcomes = newOutcomeCounters()
-	h.stripped = []string{HeaderUser, HeaderTokenID}
+	h.stripped = []string{HeaderUser, HeaderTokenID, "X-Forwarded-Prefix"}
 	if len(h.InjectVault) > 0 {
 		if err := h.provisionVault(app); err != nil {
 			return err
 		}
 	}
-	if h.FailureLimit > 0 {
-		h.limiter = newFailureLimiter(h.FailureLimit, time.Duration(h.FailureWindow), time.Now)
-		go h.limiter.sweepUntil(ctx.Done())
-	}
-	if h.LookupLimit > 0 {
-		h.lookups = newFailureLimiter(h.LookupLimit, time.Duration(h.LookupWindow), time.Now)
-		go h.lookups.sweepUntil(ctx.Done())
-	}
+	h.rejections = newRejectionLog(h.logger, rejectLogInterval, rejectLogMaxLines, rejectLogMaxKeys, time.Now)
+	go h.rejections.run(ctx.Done())
 	return nil
 }
 
@@ -149,18 +143,6 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 func (h *Auth) Validate() error {
 	if strings.ContainsAny(h.Realm, "\"\\") || strings.IndexFunc(h.Realm, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 		return fmt.Errorf("tokengate_auth: realm: must not contain quotes, backslashes or control characters, got %q", h.Realm)
-	}
-	if h.FailureLimit < -1 {
-		return fmt.Errorf("tokengate_auth: failure_limit: must be positive (or -1 for off), got %d", h.FailureLimit)
-	}
-	if h.FailureWindow < 0 || (h.FailureWindow > 0 && time.Duration(h.FailureWindow) < MinInterval) {
-		return fmt.Errorf("tokengate_auth: failure_window: must be at least %s, got %s", MinInterval, time.Duration(h.FailureWindow))
-	}
-	if h.LookupLimit < -1 {
-		return fmt.Errorf("tokengate_auth: lookup_limit: must be positive (or -1 for off), got %d", h.LookupLimit)
-	}
-	if h.LookupWindow < 0 || (h.LookupWindow > 0 && time.Duration(h.LookupWindow) < MinInterval) {
-		return fmt.Errorf("tokengate_auth: lookup_window: must be at least %s, got %s", MinInterval, time.Duration(h.LookupWindow))
 	}
 	seen := map[string]bool{}
 	for i, inj := range h.InjectVault {
@@ -204,14 +186,12 @@ func (h *Auth) provisionVault(app *App) error {
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	user, secret, ok := r.BasicAuth()
 	ip := clientIP(r)
-	logUser := loggableUser(user, secret)
 	if !ok {
 		if r.Header.Get("Authorization") == "" {
 			h.outcomes.inc("missing")
 			return h.unauthorized(w, "missing")
 		}
-		h.limiter.fail(ip, "")
-		return h.reject(w, r, "malformed", "", ip, logUser)
+		return h.reject(w, r, "malformed", "", ip, "")
 	}
 	v := h.validators.Validator()
 	if v == nil { // no store: a config only being checked, or already cleaned up
@@ -219,58 +199,35 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
 		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("tokengate has no open token store"))
 	}
-	if blocked, wait := h.limiter.blocked(ip, user); blocked {
-		h.outcomes.inc("rate_limited")
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		h.log(zapcore.WarnLevel, "too many failed attempts", r, "rate_limited", "", ip, logUser)
-		return caddyhttp.Error(http.StatusTooManyRequests, fmt.Errorf("too many failed attempts from %s", ip))
-	}
 
-	var res token.Result
-	if blocked, wait := h.lookups.blocked(ip, ""); blocked {
-		// This IP has spent its store lookups on unknown tokens: answer
-		// from the cache alone, so known tokens behind it keep working.
-		var cached bool
-		if res, cached = v.ValidateCached(secret); !cached {
-			h.outcomes.inc("rate_limited")
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			h.log(zapcore.WarnLevel, "too many unknown tokens from this client IP; answering from the cache only", r, "rate_limited", "", ip, logUser)
-			return caddyhttp.Error(http.StatusTooManyRequests, fmt.Errorf("too many unknown tokens from %s", ip))
-		}
-	} else {
-		res = v.Validate(r.Context(), secret)
-	}
+	// No limit stands before this: unknown tokens are refused by the
+	// validator's prefilter without a store lookup, so nothing a client
+	// sends can use up what a valid token needs.
+	res := v.Validate(r.Context(), secret)
 	switch res.Outcome {
 	case token.OutcomeValid:
 	case token.OutcomeUnavailable:
 		h.outcomes.inc("unavailable")
 		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
-		h.log(zapcore.ErrorLevel, "token store unavailable", r, "unavailable", "", ip, logUser)
+		h.rejections.record(zapcore.ErrorLevel, "token store unavailable", "unavailable", ip, "", anonymousUser(user), r.RequestURI)
 		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("token store unavailable"))
 	case token.OutcomeExpired:
 		v.RecordRejection(res, token.RejectExpired, ip, r.UserAgent())
-		h.limiter.fail(ip, user)
-		return h.reject(w, r, res.Outcome.String(), res.TokenID, ip, logUser)
+		return h.reject(w, r, res.Outcome.String(), res.TokenID, ip, h.knownUser(v, user, secret))
 	case token.OutcomeRevoked:
 		v.RecordRejection(res, token.RejectRevoked, ip, r.UserAgent())
-		h.limiter.fail(ip, user)
-		return h.reject(w, r, res.Outcome.String(), res.TokenID, ip, logUser)
-	default: // malformed, unknown
-		h.limiter.fail(ip, user)
-		if res.Outcome == token.OutcomeUnknown && !res.CacheHit {
-			h.lookups.fail(ip, "")
-		}
-		return h.reject(w, r, res.Outcome.String(), "", ip, logUser)
+		return h.reject(w, r, res.Outcome.String(), res.TokenID, ip, h.knownUser(v, user, secret))
+	default: // malformed, unknown: the user name came with no known token
+		return h.reject(w, r, res.Outcome.String(), "", ip, anonymousUser(user))
 	}
 
 	if user != res.Owner {
 		if h.MatchUsername {
 			v.RecordRejection(res, token.RejectUsernameMismatch, ip, r.UserAgent())
-			h.limiter.fail(ip, user)
-			return h.reject(w, r, "username_mismatch", res.TokenID, ip, logUser)
+			return h.reject(w, r, "username_mismatch", res.TokenID, ip, h.knownUser(v, user, secret))
 		}
 		if h.mismatches.first(res.TokenID, time.Now()) {
-			h.log(zapcore.InfoLevel, "user name differs from token owner (match_username off; logged once per token per 10m)", r, "valid", res.TokenID, ip, logUser)
+			h.log(zapcore.InfoLevel, "user name differs from token owner (match_username off; logged once per token per 10m)", r, "valid", res.TokenID, ip, h.knownUser(v, user, secret))
 		}
 	}
 
@@ -280,7 +237,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	repl.Set("http.auth.user.id", res.Owner)
 	repl.Set("http.auth.user.token_id", res.TokenID)
 	delete(r.Header, "Authorization")
-	stripHeaders(r.Header, h.stripped)
+	sanitizeUpstream(r, h.stripped)
 	for _, inj := range h.InjectVault {
 		cred, err := v.VaultCredential(r.Context(), h.sealer, res.Owner, inj.Kind)
 		switch {
@@ -291,57 +248,17 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		case errors.Is(err, token.ErrUnavailable):
 			h.outcomes.inc("unavailable")
 			w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
-			h.log(zapcore.ErrorLevel, "vault unavailable", r, "unavailable", res.TokenID, ip, logUser)
+			h.log(zapcore.ErrorLevel, "vault unavailable", r, "unavailable", res.TokenID, ip, res.Owner)
 			return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("token store unavailable"))
 		default:
 			// Undecryptable (wrong vault_key): an operator problem, not the client's.
-			h.log(zapcore.ErrorLevel, "vault secret cannot be used: "+err.Error(), r, "valid", res.TokenID, ip, logUser)
+			h.log(zapcore.ErrorLevel, "vault secret cannot be used: "+err.Error(), r, "valid", res.TokenID, ip, res.Owner)
 			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("vault secret of kind %s cannot be decrypted", inj.Kind))
 		}
 	}
 	r.Header[HeaderUser] = []string{res.Owner}
 	r.Header[HeaderTokenID] = []string{res.TokenID}
 	return next.ServeHTTP(w, r)
-}
-
-// stripHeaders removes every client-sent copy of the named headers (the
-// identity headers and the vault ones): any case (Go canonicalizes incoming
-// keys, but not every variant) and spellings with underscores, which CGI,
-// WSGI or PHP backends treat like hyphens. Caddy drops underscore headers by
-// default, but an operator may allow them (expected_underscore_headers); this
-// does not rely on it. Only keys of the right length are compared.
-func stripHeaders(h http.Header, names []string) {
-	for k := range h {
-		for _, name := range names {
-			if len(k) == len(name) && sameHeaderName(k, name) {
-				delete(h, k)
-				break
-			}
-		}
-	}
-}
-
-// sameHeaderName compares header names case-insensitively with '_' == '-'.
-func sameHeaderName(a, b string) bool {
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if x == '_' {
-			x = '-'
-		}
-		if y == '_' {
-			y = '-'
-		}
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // onceEvery remembers when something was last reported per key, so a
@@ -370,10 +287,11 @@ func (o *onceEvery) first(key string, now time.Time) bool {
 	return true
 }
 
-// reject answers 401 for a bad credential and logs why.
+// reject answers 401 for a bad credential; it is counted in the metrics
+// and logged in aggregate (see rejectionLog).
 func (h *Auth) reject(w http.ResponseWriter, r *http.Request, outcome, tokenID, ip, user string) error {
 	h.outcomes.inc(outcome)
-	h.log(zapcore.InfoLevel, "authentication failed", r, outcome, tokenID, ip, user)
+	h.rejections.record(zapcore.InfoLevel, "authentication failed", outcome, ip, tokenID, user, r.RequestURI)
 	return h.unauthorized(w, outcome)
 }
 
@@ -394,40 +312,6 @@ func (h *Auth) log(level zapcore.Level, msg string, r *http.Request, outcome, to
 		)
 	}
 }
-
-// redactedUser stands in the logs for a user name that may hold a secret.
-const redactedUser = "(redacted: looks like a token)"
-
-// loggableUser returns the Basic user name as it may be logged: redacted
-// when it may hold a secret — a token pasted into the user name field (with
-// or without the password, surrounding spaces, any case of the prefix), or
-// a name longer than any owner can be.
-func loggableUser(user, secret string) string {
-	trimmed := strings.TrimSpace(user)
-	switch {
-	case len(user) > token.MaxOwnerLen,
-		containsFold(user, token.Prefix),
-		len(secret) >= minSecretOverlap && strings.Contains(user, secret),
-		len(trimmed) >= minSecretOverlap && strings.Contains(secret, trimmed):
-		return redactedUser
-	}
-	return user
-}
-
-// containsFold reports whether sub occurs in s, ignoring ASCII case,
-// without allocating (this runs on every request).
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
-			return true
-		}
-	}
-	return false
-}
-
-// minSecretOverlap is the shortest user name / password overlap treated as
-// a secret in the user name field (legacy tokens have at least 16 characters).
-const minSecretOverlap = 8
 
 // clientIP returns the client address Caddy determined (honouring
 // trusted_proxies), falling back to the connection's remote address.

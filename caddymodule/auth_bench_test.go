@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -32,9 +33,9 @@ func BenchmarkAuthHit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer v.Close()
-	h := &Auth{Realm: "bench", FailureLimit: 30, validators: fixedValidator{v}, logger: zap.NewNop(), outcomes: newOutcomeCounters()}
+	h := &Auth{Realm: "bench", validators: fixedValidator{v}, logger: zap.NewNop(), outcomes: newOutcomeCounters()}
 	h.challenge = `Basic realm="bench", charset="UTF-8"`
-	h.limiter = newFailureLimiter(30, 60e9, nil)
+	h.rejections = newRejectionLog(h.logger, rejectLogInterval, rejectLogMaxLines, rejectLogMaxKeys, time.Now)
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	req := httptest.NewRequest(http.MethodGet, "/odata/Issues", nil)
 	req.SetBasicAuth("alice", c.Secret)

@@ -44,7 +44,7 @@ func TestAuthInsideCaddy(t *testing.T) {
 			st.Close()
 
 			up := newEchoUpstream(t)
-			inst, base := startGate(t, kind, dir, up.URL, "failure_limit 5 1m")
+			inst, base := startGate(t, kind, dir, up.URL, "")
 			feed := base + "/odata/Issues"
 			unknown, _ := token.Generate()
 			junk := valid.Secret[:len(valid.Secret)-1] + flip(valid.Secret[len(valid.Secret)-1])
@@ -112,18 +112,14 @@ func TestAuthInsideCaddy(t *testing.T) {
 				t.Errorf("user name mismatch with match_username off: %d, want 200", s)
 			}
 
-			// 429 after failure_limit failures for one IP + user name; others unaffected.
+			// Failures never lock a valid token out (TestHostileFloods has the floods).
 			for i := 0; i < 5; i++ {
-				if s := status(t, feed, basic("dataset", unknown)); s != http.StatusUnauthorized {
+				if s := status(t, feed, basic("alice", unknown)); s != http.StatusUnauthorized {
 					t.Fatalf("failure %d: status %d, want 401", i, s)
 				}
 			}
-			resp, _ = get(t, feed, basic("dataset", valid.Secret), nil)
-			if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
-				t.Errorf("after 5 failures: status %d Retry-After %q, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
-			}
 			if s := status(t, feed, basic("alice", valid.Secret)); s != http.StatusOK {
-				t.Errorf("a colleague behind the same IP is locked out: %d", s)
+				t.Errorf("valid token after failures under its owner's name: %d, want 200", s)
 			}
 
 			// Logs: token id and outcomes present; no secret, ever; user id in the access log.

@@ -120,10 +120,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //	tokengate_auth {
 //		realm <text>
 //		match_username on|off
-//		failure_limit <n> [<window>] | off
-//		lookup_limit <n> [<window>] | off
 //		inject_vault <kind> <header>
 //	}
+//
+// failure_limit <n> [<window>] | off and lookup_limit (same form) are still
+// parsed, so that old configs load, and ignored with a warning.
 func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	a := new(Auth)
 	err := a.UnmarshalCaddyfile(h.Dispenser)

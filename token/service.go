@@ -291,26 +291,6 @@ func clampLimit(limit int) int {
 	return limit
 }
 
-// NormalizeLabel trims a label and checks it: 1–MaxLabelLen characters of
-// valid UTF-8 without control characters.
-func NormalizeLabel(label string) (string, error) {
-	label = strings.TrimSpace(label)
-	if !utf8.ValidString(label) {
-		return "", inputErr(ErrInvalidLabel, "label is not valid UTF-8")
-	}
-	n := utf8.RuneCountInString(label)
-	if n == 0 {
-		return "", inputErr(ErrInvalidLabel, "label is required: name the token after where you use it, e.g. \"Power BI sprint report\"")
-	}
-	if n > MaxLabelLen {
-		return "", inputErr(ErrInvalidLabel, fmt.Sprintf("label is %d characters long; at most %d are allowed", n, MaxLabelLen))
-	}
-	if strings.IndexFunc(label, unicode.IsControl) >= 0 {
-		return "", inputErr(ErrInvalidLabel, "label must not contain control characters (tabs, line breaks)")
-	}
-	return label, nil
-}
-
 // ValidateOwner checks an identity: non-empty, at most MaxOwnerLen bytes of
 // valid UTF-8, no control characters.
 func ValidateOwner(owner string) error {

@@ -48,6 +48,14 @@ type Store interface {
 	// exists already (in the store or twice in ts) yields ErrDuplicate.
 	Import(ctx context.Context, ts []Token, by string, at time.Time) error
 
+	// Digests calls fn with the digest of every token (revoked ones too)
+	// added after cursor — every token when cursor is "" — and returns the
+	// cursor to pass next time. A digest may be delivered again by a later
+	// call; one committed before the call began is never skipped. The
+	// cursor is opaque; an invalid one is an error wrapping ErrInvalidInput.
+	// The Validator's prefilter is built from it.
+	Digests(ctx context.Context, cursor string, fn func(Digest)) (next string, err error)
+
 	// HasLegacy reports whether the store holds any unrevoked legacy token.
 	HasLegacy(ctx context.Context) (bool, error)
 

@@ -92,6 +92,8 @@ type Validator struct {
 
 	vault vaultCache // ciphertexts of vault secrets, for injection
 
+	filter prefilter // every digest in the store: unknown tokens cost no lookup
+
 	lifeMu   sync.Mutex
 	started  bool
 	stopped  bool
@@ -126,6 +128,8 @@ func NewValidator(store Store, cfg ValidatorConfig) (*Validator, error) {
 	v.wb.init()
 	v.legacy.Store(true)
 	v.refreshLegacy(context.Background(), true)
+	v.filter.store = store
+	v.refreshFilter(context.Background())
 	return v, nil
 }
 
@@ -157,6 +161,20 @@ func (v *Validator) Validate(ctx context.Context, secret string) Result {
 	if r, ok := v.cached(&d, key); ok {
 		return r
 	}
+	if !v.filter.ready() {
+		v.filter.kick() // look up meanwhile, as without a filter
+	} else if !v.filter.mayHold(&d) {
+		// Not in the store as of the last sync. A token committed since
+		// (created on another instance a moment ago, or imported) is found
+		// by the next sync, which this request waits for.
+		asked := time.Now()
+		if err := v.filter.syncedSince(ctx, asked); err != nil {
+			return Result{Outcome: OutcomeUnavailable}
+		}
+		if !v.filter.mayHold(&d) {
+			return Result{Outcome: OutcomeUnknown}
+		}
+	}
 	e, err := v.fill(ctx, d, key, start)
 	if err != nil {
 		return Result{Outcome: OutcomeUnavailable}
@@ -164,21 +182,17 @@ func (v *Validator) Validate(ctx context.Context, secret string) Result {
 	return e.result(v.cfg.Clock(), false)
 }
 
-// ValidateCached is Validate without the store: it answers from the cache
-// alone (and from the format check), and returns ok == false where Validate
-// would have to look the digest up. A caller uses it to keep serving known
-// tokens while it refuses to spend store lookups on a client.
-func (v *Validator) ValidateCached(secret string) (r Result, ok bool) {
-	if !v.plausible(secret) {
-		return Result{Outcome: OutcomeMalformed}, true
+// MayBeStored reports whether s may be the secret of a token in the store
+// (revoked ones included): it is plausible and the prefilter cannot rule it
+// out (while the filter is not loaded, every plausible string may be). It
+// never touches the store. Callers use it to keep a secret typed into the
+// wrong field out of the logs.
+func (v *Validator) MayBeStored(s string) bool {
+	if !v.plausible(s) {
+		return false
 	}
-	v.closeMu.RLock()
-	defer v.closeMu.RUnlock()
-	if v.closed {
-		return Result{Outcome: OutcomeUnavailable}, true
-	}
-	d := DigestOf(secret)
-	return v.cached(&d, cacheKey(&d))
+	d := DigestOf(s)
+	return v.filter.mayHold(&d)
 }
 
 // cached answers for d from the cache, counting the hit or miss.
@@ -332,6 +346,17 @@ func (v *Validator) FlushAll() {
 	v.mu.Unlock()
 	v.flushVault()
 	v.refreshLegacy(context.Background(), true)
+}
+
+// refreshFilter syncs the prefilter (loading it when it could not be loaded
+// before) and reports a failure; until the first load succeeds, every miss
+// is looked up in the store.
+func (v *Validator) refreshFilter(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, v.cfg.LookupTimeout)
+	defer cancel()
+	if err := v.filter.load(ctx); err != nil {
+		v.report(fmt.Errorf("validator: %w", err))
+	}
 }
 
 // refreshLegacy asks the store whether it holds legacy tokens. On failure it

@@ -42,6 +42,7 @@ type testStore struct {
 	legacyChecks atomic.Int64
 	touches      atomic.Int64
 	rejectWrites atomic.Int64
+	digestCalls  atomic.Int64
 	down         atomic.Bool // every call fails with ErrUnavailable
 	jitter       atomic.Bool // ByDigest sleeps a random few microseconds
 	pause        atomic.Pointer[gate]
@@ -75,6 +76,14 @@ func (s *testStore) pauseNextLookup() *gate {
 	g := &gate{reached: make(chan struct{}), release: make(chan struct{})}
 	s.pause.Store(g)
 	return g
+}
+
+func (s *testStore) Digests(ctx context.Context, cursor string, fn func(token.Digest)) (string, error) {
+	s.digestCalls.Add(1)
+	if s.down.Load() {
+		return "", errDown
+	}
+	return s.Store.Digests(ctx, cursor, fn)
 }
 
 func (s *testStore) HasLegacy(ctx context.Context) (bool, error) {

@@ -47,7 +47,11 @@ func TestValidateOutcomes(t *testing.T) {
 	e.expect(e.validate(validSecret), token.OutcomeValid, valid.ID, true)
 	e.expect(e.validate(expiredSecret), token.OutcomeExpired, expired.ID, true)
 	e.expect(e.validate(revokedSecret), token.OutcomeRevoked, revoked.ID, true)
-	e.expect(e.validate(unknownSecret), token.OutcomeUnknown, "", true)
+	// The unknown token is refused by the prefilter, never cached or looked up.
+	e.expect(e.validate(unknownSecret), token.OutcomeUnknown, "", false)
+	if got := e.lookups(); got != 3 {
+		t.Errorf("store lookups = %d, want 3 (one per known token, none for the unknown one)", got)
+	}
 	if got := e.lookups() - before; got != 0 {
 		t.Errorf("cache hits made %d store lookups, want 0", got)
 	}
@@ -84,8 +88,11 @@ func otherBase62(c byte) byte {
 	return 'A'
 }
 
+// TestNegativeCaching: a made-up token that gets past the prefilter (a
+// false positive; bypassed here) costs one lookup per NegativeTTL.
 func TestNegativeCaching(t *testing.T) {
 	e := newEnv(t, token.ValidatorConfig{NegativeTTL: 10 * time.Second})
+	e.v.BypassPrefilter()
 	unknown, _ := token.Generate()
 	e.expect(e.validate(unknown), token.OutcomeUnknown, "", false)
 	if n := e.lookups(); n != 1 {
@@ -179,6 +186,7 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestStoreDown(t *testing.T) {
 	obs := &countingObserver{}
 	e := newEnv(t, token.ValidatorConfig{Observer: obs})
+	e.v.BypassPrefilter() // so that the unknown token is negatively cached
 	cached, tok := e.create("alice", time.Time{})
 	uncached, _ := e.create("bob", time.Time{})
 	unknown, _ := token.Generate()

@@ -267,6 +267,7 @@ func (v *Validator) loop(ctx context.Context) {
 			cancel()
 		case <-legacy.C:
 			v.refreshLegacy(ctx, false)
+			v.refreshFilter(ctx)
 		}
 	}
 }

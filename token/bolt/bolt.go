@@ -40,8 +40,9 @@ func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 // Bucket names. Keys: tokens id→record; digests digest→id; owners
 // ownerKey+id→"" for unrevoked tokens; legacy id→"" for unrevoked legacy
 // tokens; events timeKey+seq→event; rejections ownerKey+timeKey+seq→rejection;
-// vault ownerKey+kind→vaultRecord. Open creates missing buckets, so files
-// written by an older build gain the newer ones.
+// vault ownerKey+kind→vaultRecord; added seq→digest, every token in the order
+// it was added (for Digests). Open creates missing buckets, so files written
+// by an older build gain the newer ones (added is filled from digests then).
 var (
 	bTokens     = []byte("tokens")
 	bDigests    = []byte("digests")
@@ -50,6 +51,7 @@ var (
 	bEvents     = []byte("events")
 	bRejections = []byte("rejections")
 	bVault      = []byte("vault")
+	bAdded      = []byte("added")
 	allBuckets  = [][]byte{bTokens, bDigests, bOwners, bLegacy, bEvents, bRejections, bVault}
 )
 
@@ -80,7 +82,7 @@ func Open(path string) (*Store, error) {
 				return fmt.Errorf("creating bucket %s: %w", name, err)
 			}
 		}
-		return nil
+		return ensureAdded(tx)
 	})
 	if err != nil {
 		_ = db.Close()

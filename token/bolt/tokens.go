@@ -38,6 +38,9 @@ func insert(tx *bbolt.Tx, t token.Token) error {
 	if err := tx.Bucket(bOwners).Put(append(ownerKey(t.Owner), t.ID...), []byte{}); err != nil {
 		return err
 	}
+	if err := appendAdded(tx, t.Digest); err != nil {
+		return err
+	}
 	if t.Legacy() {
 		return tx.Bucket(bLegacy).Put([]byte(t.ID), []byte{})
 	}

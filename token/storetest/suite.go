@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) token.Store) {
 		{"CapExpiry", testCapExpiry},
 		{"Import", testImport},
 		{"HasLegacy", testHasLegacy},
+		{"Digests", testDigests},
 		{"TouchLastUsed", testTouchLastUsed},
 		{"Rejections", testRejections},
 		{"RejectionsCap", testRejectionsCap},
