@@ -74,6 +74,10 @@ type Auth struct {
 	// InjectVault sets upstream request headers from the signed-in person's
 	// vault (e.g. their Jira API token). Client-sent copies are removed.
 	InjectVault []VaultInjection `json:"inject_vault,omitempty"`
+	// Methods are the request methods let through (default GET, HEAD);
+	// any other gets 405 with Allow before authentication, whatever the
+	// credential. TRACE and CONNECT are refused in the config.
+	Methods []string `json:"methods,omitempty"`
 
 	challenge  string
 	stripped   []string // header names removed from every request
@@ -81,6 +85,7 @@ type Auth struct {
 	sealer     *token.Sealer
 	validators validatorSource
 	rejections *rejectionLog // bounded, aggregated log of refused requests
+	methods    methodSet     // checked Methods
 	outcomes   outcomeCounters
 	logger     *zap.Logger
 }
@@ -120,6 +125,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	if h.FailureLimit != 0 || h.FailureWindow != 0 || h.LookupLimit != 0 || h.LookupWindow != 0 {
 		h.logger.Warn("failure_limit and lookup_limit are no longer used and are ignored: unknown tokens are refused without a store lookup, and no limit may refuse a valid token; remove them from the config")
 	}
+	h.methods, _ = newMethodSet(h.Methods) // checked by Validate
 	h.challenge = `Basic realm="` + h.Realm + `", charset="UTF-8"`
 	h.mismatches = new(onceEvery)
 	app, err := AppFrom(ctx)
@@ -143,6 +149,9 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 func (h *Auth) Validate() error {
 	if strings.ContainsAny(h.Realm, "\"\\") || strings.IndexFunc(h.Realm, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 		return fmt.Errorf("tokengate_auth: realm: must not contain quotes, backslashes or control characters, got %q", h.Realm)
+	}
+	if _, err := newMethodSet(h.Methods); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i, inj := range h.InjectVault {
@@ -184,8 +193,14 @@ func (h *Auth) provisionVault(app *App) error {
 
 // ServeHTTP authenticates the request.
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	user, secret, ok := r.BasicAuth()
 	ip := clientIP(r)
+	if !h.methods.permits(r.Method) {
+		h.outcomes.inc("method_not_allowed")
+		h.rejections.record(zapcore.InfoLevel, "method not allowed", "method_not_allowed", ip, "", "", r.RequestURI)
+		w.Header().Set("Allow", h.methods.allow)
+		return caddyhttp.Error(http.StatusMethodNotAllowed, fmt.Errorf("method %.20q not allowed", r.Method))
+	}
+	user, secret, ok := r.BasicAuth()
 	if !ok {
 		if r.Header.Get("Authorization") == "" {
 			h.outcomes.inc("missing")

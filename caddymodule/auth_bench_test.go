@@ -38,6 +38,7 @@ func BenchmarkAuthHit(b *testing.B) {
 	defer v.Close()
 	h := &Auth{Realm: "bench", validators: fixedValidator{v}, logger: zap.NewNop(), outcomes: newOutcomeCounters()}
 	h.challenge = `Basic realm="bench", charset="UTF-8"`
+	h.methods, _ = newMethodSet(nil)
 	h.rejections = newRejectionLog(h.logger, rejectLogInterval, rejectLogMaxLines, rejectLogMaxKeys, time.Now)
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	req := httptest.NewRequest(http.MethodGet, "/odata/Issues", nil)
@@ -91,6 +92,7 @@ func BenchmarkValidTokenUnderFlood(b *testing.B) {
 			defer v.Close()
 			h := &Auth{Realm: "bench", validators: fixedValidator{v}, logger: zap.NewNop(), outcomes: newOutcomeCounters()}
 			h.challenge = `Basic realm="bench", charset="UTF-8"`
+			h.methods, _ = newMethodSet(nil)
 			h.rejections = newRejectionLog(h.logger, rejectLogInterval, rejectLogMaxLines, rejectLogMaxKeys, time.Now)
 			next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 

@@ -121,6 +121,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //		realm <text>
 //		match_username on|off
 //		inject_vault <kind> <header>
+//		methods <method>...            (default GET HEAD)
 //	}
 //
 // failure_limit <n> [<window>] | off and lookup_limit (same form) are still
@@ -170,6 +171,12 @@ func (h *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := parseLimit(d, &h.LookupLimit, &h.LookupWindow); err != nil {
 				return err
 			}
+		case "methods":
+			ms := d.RemainingArgs()
+			if len(ms) == 0 {
+				return d.Errf("methods: list the methods to let through, e.g. methods GET HEAD")
+			}
+			h.Methods = append(h.Methods, ms...)
 		case "inject_vault":
 			var kind, header string
 			if !d.Args(&kind, &header) {
