@@ -10,7 +10,8 @@ import (
 )
 
 // TestPortalRefusesTokenIdentity: mounting the token page behind
-// tokengate_auth must not let an access token create more tokens.
+// tokengate_auth must not let an access token create more tokens, even
+// when the operator lets POST through.
 func TestPortalRefusesTokenIdentity(t *testing.T) {
 	kind, dir, c := seededBolt(t, "alice")
 	port := testcaddy.FreePort(t)
@@ -23,7 +24,9 @@ func TestPortalRefusesTokenIdentity(t *testing.T) {
 }
 http://127.0.0.1:%d {
 	handle_path /tokens/* {
-		tokengate_auth
+		tokengate_auth {
+			methods GET HEAD POST # let the POST reach the portal's own guard
+		}
 		tokengate_portal
 	}
 	respond /ready 200
