@@ -2,10 +2,7 @@ package caddymodule
 
 import (
 	"cmp"
-	"encoding/binary"
 	"hash/maphash"
-	"math"
-	"math/bits"
 	"net/netip"
 	"slices"
 	"strings"
@@ -56,7 +53,6 @@ type rejectionLog struct {
 	maxKeys  int
 	now      func() time.Time
 	seed     maphash.Seed // hashes unparseable clients for the sketch
-	salt     uint64       // hashes addresses for the sketch
 
 	// flushMu serializes flushes; it guards spare and order.
 	flushMu sync.Mutex
@@ -121,7 +117,6 @@ func newRejectionLog(logger *zap.Logger, interval time.Duration, maxLines int, m
 		now:      now,
 		seed:     maphash.MakeSeed(),
 	}
-	l.salt = maphash.String(l.seed, "salt")
 	l.cur = l.newWindow()
 	l.spare = l.newWindow()
 	l.cur.start = now()
@@ -385,60 +380,5 @@ func (l *rejectionLog) clientHash(k rejectKey) uint64 {
 	if !k.addr.IsValid() {
 		return maphash.String(l.seed, k.raw)
 	}
-	a := k.addr.As16()
-	return mix64(mix64(binary.BigEndian.Uint64(a[:8])^l.salt) ^ binary.BigEndian.Uint64(a[8:]))
-}
-
-// mix64 is the splitmix64 finalizer: a cheap bijective bit mixer.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
-}
-
-// hllPrecision is log2 of the number of HyperLogLog registers (4096:
-// about 1.6 % standard error, 4 KiB per window).
-const hllPrecision = 12
-
-// hyperLogLog estimates the number of distinct hashes added to it, in
-// fixed memory and O(1) per add.
-type hyperLogLog struct {
-	reg [1 << hllPrecision]uint8
-}
-
-// add adds a 64-bit hash.
-func (h *hyperLogLog) add(x uint64) {
-	idx := x >> (64 - hllPrecision)
-	rho := uint8(bits.LeadingZeros64(x<<hllPrecision|1<<(hllPrecision-1))) + 1
-	if rho > h.reg[idx] {
-		h.reg[idx] = rho
-	}
-}
-
-// estimate returns the estimated number of distinct hashes added.
-func (h *hyperLogLog) estimate() uint64 {
-	const m = float64(len(h.reg))
-	sum, zeros := 0.0, 0
-	for _, r := range h.reg {
-		sum += math.Ldexp(1, -int(r))
-		if r == 0 {
-			zeros++
-		}
-	}
-	if zeros == len(h.reg) {
-		return 0
-	}
-	e := 0.7213 / (1 + 1.079/m) * m * m / sum
-	if e <= 2.5*m && zeros > 0 {
-		e = m * math.Log(m/float64(zeros)) // small range: linear counting
-	}
-	return uint64(math.Round(e))
-}
-
-// reset empties the sketch.
-func (h *hyperLogLog) reset() {
-	clear(h.reg[:])
+	return maphash.Comparable(l.seed, k.addr)
 }

@@ -37,7 +37,8 @@ const (
 // so their owners see the rejections), so it only ever errs towards a
 // lookup.
 type prefilter struct {
-	store Store
+	store   Store
+	timeout time.Duration // bounds one sync (the validator's LookupTimeout)
 
 	mu       sync.RWMutex
 	bypass   bool               // tests only: behave as if not loaded
@@ -54,18 +55,21 @@ type prefilter struct {
 	lastErr   error     // its error
 }
 
-// ready reports whether the filter has been loaded.
-func (p *prefilter) ready() bool {
+// test reports whether d may be in the store, and whether the filter is
+// loaded at all (if not, may is true).
+func (p *prefilter) test(d *Digest) (may, loaded bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return p.bf != nil
+	if p.bf == nil {
+		return true, false
+	}
+	return p.bypass || p.bf.Test(d[:]), true
 }
 
 // mayHold reports whether d may be in the store (true when not loaded).
 func (p *prefilter) mayHold(d *Digest) bool {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return p.bf == nil || p.bypass || p.bf.Test(d[:])
+	may, _ := p.test(d)
+	return may
 }
 
 // kick starts a load in the background unless one is running (used while
@@ -76,7 +80,7 @@ func (p *prefilter) kick() {
 	}
 	go func() {
 		defer p.loading.Store(false)
-		ctx, cancel := context.WithTimeout(context.Background(), DefaultLookupTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 		defer cancel()
 		_ = p.load(ctx) // a failure is reported by the periodic refresh
 	}()
@@ -102,7 +106,7 @@ func (p *prefilter) syncedSince(ctx context.Context, t time.Time) error {
 			}
 			start := time.Now()
 			p.syncCount.Add(1)
-			sctx, cancel := context.WithTimeout(context.Background(), DefaultLookupTimeout)
+			sctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 			err := p.sync(sctx)
 			cancel()
 			p.syncMu.Lock()

@@ -128,7 +128,7 @@ func NewValidator(store Store, cfg ValidatorConfig) (*Validator, error) {
 	v.wb.init()
 	v.legacy.Store(true)
 	v.refreshLegacy(context.Background(), true)
-	v.filter.store = store
+	v.filter.store, v.filter.timeout = store, cfg.LookupTimeout
 	v.refreshFilter(context.Background())
 	return v, nil
 }
@@ -161,9 +161,9 @@ func (v *Validator) Validate(ctx context.Context, secret string) Result {
 	if r, ok := v.cached(&d, key); ok {
 		return r
 	}
-	if !v.filter.ready() {
+	if may, loaded := v.filter.test(&d); !loaded {
 		v.filter.kick() // look up meanwhile, as without a filter
-	} else if !v.filter.mayHold(&d) {
+	} else if !may {
 		// Not in the store as of the last sync. A token committed since
 		// (created on another instance a moment ago, or imported) is found
 		// by the next sync, which this request waits for.
