@@ -5,4 +5,26 @@
 // through an in-memory cache.
 //
 // The package knows nothing of Caddy or HTTP; the caddymodule packages adapt it.
+//
+// # Choices where the design contract is silent
+//
+//   - Expiry date D is valid until D+1 00:00:00Z; pages show the last valid
+//     second (2026-12-31 23:59:59 UTC for D = 2026-12-31), the API the exact
+//     instant (2027-01-01T00:00:00Z). Dates more than 100 years away are
+//     refused: leave the date empty for a token that never expires.
+//   - A token already expired when looked up is cached like a negative
+//     answer, for NegativeTTL.
+//   - Unknown tokens never enter the cache: the prefilter (a Bloom filter of
+//     every digest in the store, synced through Store.Digests) refuses them;
+//     a miss waits for the next shared sync so that a token added a moment
+//     ago elsewhere is still found.
+//   - MaxLifetime must be at least one day; the latest allowed expiry date is
+//     the last day whose following midnight is within now + MaxLifetime.
+//   - Labels: 1–MaxLabelLen characters after trimming, no control,
+//     bidirectional or invisible formatting characters (see NormalizeLabel).
+//   - Legacy import rows need at least 16 characters (or a SHA-256 digest), at
+//     most 4096 bytes, UTF-8 without control characters, and must not be a
+//     broken tgp_ token (it could never sign in); a file may start with a
+//     byte-order mark (Excel's "CSV UTF-8"); one token twice in a file is
+//     refused naming both lines.
 package token
