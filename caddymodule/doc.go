@@ -4,4 +4,28 @@
 // http.handlers.tokengate_auth handler, their Caddyfile syntax, metrics and
 // the "tokengate tokens" operator subcommands. The rules themselves live in
 // package token; this package only wires them into Caddy.
+//
+// # Choices where the design contract is silent
+//
+//   - Lifecycle: the tokengate app acquires its store in Provision — a locked
+//     bolt file, an unreachable database or a failed migration fails the load
+//     before any server of the new config takes traffic, so a bad reload
+//     leaves the running config serving (Caddy starts a config's apps in
+//     random order, so opening in Start would let the doomed config's server
+//     answer 503s). A reload shares the open store and the warm cache, so its
+//     Provision is cheap. Validating a config opens no store: it works beside
+//     a running server and never touches the database.
+//   - Cache lifetimes, flush intervals and windows are at least 10ms (a bare
+//     JSON number is nanoseconds).
+//   - No rate limit refuses a request: unknown tokens cost no store lookup
+//     (the prefilter), so limits would only lock valid tokens out. Rejections
+//     are logged in aggregate per client (IPv4 address or IPv6 /64).
+//   - A portal identity template whose placeholder does not resolve (e.g.
+//     {http.auth.user.id}@corp with nobody signed in) is nobody: 401. The
+//     token page refuses identities established by tokengate_auth.
+//   - Vault: the key is 32 bytes (base64 or hex); the ciphertext is bound to
+//     its owner and kind; a person without a stored credential gets no header
+//     (the upstream decides); a credential that cannot be decrypted (wrong
+//     key) is a 500 and an error log, never a 401; admins have no vault
+//     access at all.
 package caddymodule
