@@ -314,10 +314,5 @@ func NewID() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-func truncateForMessage(s string) string {
-	const max = 40
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "…"
-}
+// truncateForMessage quotes at most 40 bytes of s in an error message.
+func truncateForMessage(s string) string { return Ellipsize(s, 40) }

@@ -76,14 +76,14 @@ const (
 
 // Event is one entry of the tokens history. It never carries a secret.
 type Event struct {
-	ID      int64     `json:"id"`
-	At      time.Time `json:"at"`
-	Kind    EventKind `json:"kind"`
-	Actor   string    `json:"actor"`
-	Owner   string    `json:"owner"`
-	TokenID string    `json:"token_id"`
-	Label   string    `json:"label"`
-	Detail  string    `json:"detail,omitempty"`
+	ID      int64
+	At      time.Time
+	Kind    EventKind
+	Actor   string
+	Owner   string
+	TokenID string
+	Label   string
+	Detail  string
 }
 
 // LastUse is one coalesced "token was used" record, written behind requests.
@@ -107,11 +107,11 @@ const (
 // Rejection is one refused attempt with a known token, kept so the owner can
 // see why a Power BI refresh failed.
 type Rejection struct {
-	TokenID string       `json:"token_id"`
-	Owner   string       `json:"owner"`
-	Label   string       `json:"label"`
-	At      time.Time    `json:"at"`
-	IP      string       `json:"ip"`
-	Agent   string       `json:"agent"`
-	Reason  RejectReason `json:"reason"`
+	TokenID string
+	Owner   string
+	Label   string
+	At      time.Time
+	IP      string
+	Agent   string
+	Reason  RejectReason
 }

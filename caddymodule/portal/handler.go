@@ -317,9 +317,5 @@ func hostPort(h, scheme string) string {
 
 func sameHost(a, b string) bool { return a != "" && a == b }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
+// truncate quotes at most n bytes of s in a message.
+func truncate(s string, n int) string { return token.Ellipsize(s, n) }

@@ -99,7 +99,8 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// record is the stored form of a token.Token.
+// record is the stored form of a token.Token. Its JSON names are the file
+// format: never rename them.
 type record struct {
 	ID            string    `json:"id"`
 	Owner         string    `json:"owner"`
@@ -206,6 +207,51 @@ func putRecord(tx *bbolt.Tx, r record) error {
 	return tx.Bucket(bTokens).Put([]byte(r.ID), v)
 }
 
+// eventRecord is the stored form of a token.Event. Its JSON names are the
+// file format: never rename them.
+type eventRecord struct {
+	ID      int64     `json:"id"`
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind"`
+	Actor   string    `json:"actor"`
+	Owner   string    `json:"owner"`
+	TokenID string    `json:"token_id"`
+	Label   string    `json:"label"`
+	Detail  string    `json:"detail,omitempty"`
+}
+
+func toEventRecord(e token.Event) eventRecord {
+	return eventRecord{ID: e.ID, At: e.At, Kind: string(e.Kind), Actor: e.Actor, Owner: e.Owner,
+		TokenID: e.TokenID, Label: e.Label, Detail: e.Detail}
+}
+
+func (r eventRecord) event() token.Event {
+	return token.Event{ID: r.ID, At: r.At, Kind: token.EventKind(r.Kind), Actor: r.Actor, Owner: r.Owner,
+		TokenID: r.TokenID, Label: r.Label, Detail: r.Detail}
+}
+
+// rejectionRecord is the stored form of a token.Rejection. Its JSON names
+// are the file format: never rename them.
+type rejectionRecord struct {
+	TokenID string    `json:"token_id"`
+	Owner   string    `json:"owner"`
+	Label   string    `json:"label"`
+	At      time.Time `json:"at"`
+	IP      string    `json:"ip"`
+	Agent   string    `json:"agent"`
+	Reason  string    `json:"reason"`
+}
+
+func toRejectionRecord(r token.Rejection) rejectionRecord {
+	return rejectionRecord{TokenID: r.TokenID, Owner: r.Owner, Label: r.Label, At: r.At, IP: r.IP,
+		Agent: r.Agent, Reason: string(r.Reason)}
+}
+
+func (r rejectionRecord) rejection() token.Rejection {
+	return token.Rejection{TokenID: r.TokenID, Owner: r.Owner, Label: r.Label, At: r.At, IP: r.IP,
+		Agent: r.Agent, Reason: token.RejectReason(r.Reason)}
+}
+
 func addEvent(tx *bbolt.Tx, e token.Event) error {
 	b := tx.Bucket(bEvents)
 	seq, err := b.NextSequence()
@@ -213,7 +259,7 @@ func addEvent(tx *bbolt.Tx, e token.Event) error {
 		return fmt.Errorf("numbering event: %w", err)
 	}
 	e.ID = int64(seq)
-	v, err := json.Marshal(e)
+	v, err := json.Marshal(toEventRecord(e))
 	if err != nil {
 		return fmt.Errorf("encoding event: %w", err)
 	}
@@ -234,7 +280,7 @@ func (s *Store) AddRejections(ctx context.Context, rs []token.Rejection) error {
 			if err != nil {
 				return fmt.Errorf("numbering rejection: %w", err)
 			}
-			v, err := json.Marshal(r)
+			v, err := json.Marshal(toRejectionRecord(r))
 			if err != nil {
 				return fmt.Errorf("encoding rejection: %w", err)
 			}
@@ -279,11 +325,11 @@ func (s *Store) Rejections(ctx context.Context, owner string, limit int) ([]toke
 			k, v = c.Prev()
 		}
 		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
-			var r token.Rejection
+			var r rejectionRecord
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("decoding rejection: %w", err)
 			}
-			out = append(out, r)
+			out = append(out, r.rejection())
 		}
 		return nil
 	})
@@ -300,12 +346,12 @@ func (s *Store) History(ctx context.Context, owner string, limit int) ([]token.E
 	err := s.view(ctx, "read history", func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bEvents).Cursor()
 		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
-			var e token.Event
+			var e eventRecord
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decoding event: %w", err)
 			}
 			if owner == "" || e.Owner == owner {
-				out = append(out, e)
+				out = append(out, e.event())
 			}
 		}
 		return nil

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -123,24 +122,8 @@ func (s *Store) List(ctx context.Context, owner string) ([]token.Token, error) {
 		}
 		return nil
 	})
-	sortTokens(out)
+	slices.SortFunc(out, token.CompareListOrder)
 	return out, err
-}
-
-func sortTokens(ts []token.Token) {
-	slices.SortFunc(ts, func(a, b token.Token) int {
-		switch {
-		case a.Legacy() != b.Legacy():
-			if a.Legacy() {
-				return 1
-			}
-			return -1
-		case !a.CreatedAt.Equal(b.CreatedAt):
-			return b.CreatedAt.Compare(a.CreatedAt)
-		default:
-			return strings.Compare(a.ID, b.ID)
-		}
-	})
 }
 
 // revoke marks r revoked and records the event; r must be unrevoked.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,21 +71,6 @@ func collectTokens(rows pgx.Rows) ([]token.Token, error) {
 		out = append(out, t)
 	}
 	return out, rows.Err()
-}
-
-// sortTokens orders tokens as List does: newest CreatedAt first, legacy
-// tokens last, ties by ID.
-func sortTokens(list []token.Token) {
-	sort.Slice(list, func(i, j int) bool {
-		a, b := list[i], list[j]
-		if !a.CreatedAt.Equal(b.CreatedAt) {
-			if a.CreatedAt.IsZero() || b.CreatedAt.IsZero() {
-				return b.CreatedAt.IsZero()
-			}
-			return a.CreatedAt.After(b.CreatedAt)
-		}
-		return a.ID < b.ID
-	})
 }
 
 // duplicate maps a unique violation to token.ErrDuplicate; other errors are
@@ -166,7 +151,8 @@ func (s *Store) ByDigest(ctx context.Context, d token.Digest) (token.Token, erro
 	return t, nil
 }
 
-// listOrder is List's ORDER BY: newest first, legacy last, ties by ID in byte order.
+// listOrder is List's ORDER BY, token.CompareListOrder in SQL: newest first,
+// legacy last, ties by ID in byte order.
 const listOrder = ` ORDER BY created_at DESC NULLS LAST, id COLLATE "C"`
 
 // List returns unrevoked tokens; see token.Store.
@@ -277,7 +263,7 @@ func (s *Store) RevokeOwner(ctx context.Context, owner, by string, at time.Time)
 	if err != nil {
 		return nil, err
 	}
-	sortTokens(gone)
+	slices.SortFunc(gone, token.CompareListOrder)
 	return gone, nil
 }
 
@@ -339,7 +325,7 @@ func (s *Store) CapExpiry(ctx context.Context, limit time.Time, by string, at ti
 	if err != nil {
 		return nil, err
 	}
-	sortTokens(changed)
+	slices.SortFunc(changed, token.CompareListOrder)
 	return changed, nil
 }
 

@@ -145,9 +145,4 @@ func dispatch(inv token.Invalidator, payload string) error {
 }
 
 // truncate shortens s to at most n bytes for an error text.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
+func truncate(s string, n int) string { return token.Ellipsize(s, n) }
