@@ -6,7 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/tokengate/tokengate/caddymodule/portal/browsertest"
+	"github.com/tokengate/tokengate/caddymodule/portal/internal/browsertest"
 	"github.com/tokengate/tokengate/token"
 )
 

@@ -7,7 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/tokengate/tokengate/caddymodule/portal/browsertest"
+	"github.com/tokengate/tokengate/caddymodule/portal/internal/browsertest"
 	"github.com/tokengate/tokengate/token"
 )
 
@@ -19,7 +19,10 @@ func TestBrowserVault(t *testing.T) {
 		t.Skip("browser test skipped in -short mode")
 	}
 	browser := browsertest.NewBrowser(t)
-	e := newEnv(t, "bolt", envOptions{realClock: true, vault: true})
+	// A kind besides the default one: its form and help come from this
+	// configuration.
+	kinds := []token.VaultKind{{ID: "jira", Label: "Jira API token"}, {ID: "tempo", Label: "Tempo Timesheets token"}}
+	e := newEnv(t, "bolt", envOptions{realClock: true, vault: true, vaultKinds: kinds})
 	mux := http.NewServeMux()
 	mux.Handle("/tokens/", http.StripPrefix("/tokens", e.h))
 	srv := httptest.NewServer(mux)
@@ -28,6 +31,7 @@ func TestBrowserVault(t *testing.T) {
 	browsertest.RunVaultFlow(t, browser, browsertest.VaultSite{
 		PageURL: srv.URL + "/tokens/",
 		Headers: func(who string) map[string]string { return map[string]string{testUserHeader: who} },
+		Kinds:   kinds,
 		Stored: func(t *testing.T, who, kind string) (string, bool) {
 			t.Helper()
 			v, err := e.store.VaultSecret(context.Background(), who, kind)

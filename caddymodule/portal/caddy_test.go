@@ -17,7 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
-	"github.com/tokengate/tokengate/caddymodule/portal/browsertest"
+	"github.com/tokengate/tokengate/caddymodule/portal/internal/browsertest"
 	"github.com/tokengate/tokengate/token"
 )
 

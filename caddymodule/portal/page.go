@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -103,6 +104,13 @@ type pageData struct {
 	HistoryLimit int
 	VaultEnabled bool
 	Vault        []vaultView
+
+	// Server constants the page states, so that it never disagrees with
+	// the checks behind it.
+	MaxLabelLen       int    // token.MaxLabelLen: the label input's maxlength
+	MaxVaultSecretLen int    // token.MaxVaultSecretLen: the credential inputs' maxlength
+	TokenPrefix       string // token.Prefix: how a token starts
+	ExpiringSoon      string // token.ExpiringSoonWindow in words, e.g. "7 days"
 }
 
 func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
@@ -167,6 +175,11 @@ func (h *Handler) pageData(r *http.Request, who string) (pageData, error) {
 		FeedURL:      h.feedURL(r),
 		Admin:        h.admins[who],
 		HistoryLimit: DefaultHistoryLimit,
+
+		MaxLabelLen:       token.MaxLabelLen,
+		MaxVaultSecretLen: token.MaxVaultSecretLen,
+		TokenPrefix:       token.Prefix,
+		ExpiringSoon:      durationWords(token.ExpiringSoonWindow),
 	}
 	if pol.MaxLifetime > 0 {
 		d.MaxLifetime = token.FormatLifetime(pol.MaxLifetime)
@@ -263,6 +276,19 @@ func rowOf(t token.Token, now time.Time) rowView {
 		v.StatusText, v.Symbol = "active", "✓"
 	}
 	return v
+}
+
+// durationWords writes d for people: "1 day", "7 days"; a duration that is
+// not a whole number of days as token.FormatLifetime does.
+func durationWords(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == day:
+		return "1 day"
+	case d > 0 && d%day == 0:
+		return fmt.Sprintf("%d days", d/day)
+	}
+	return token.FormatLifetime(d)
 }
 
 // expiresText shows the last valid moment of a token: an expiry date D

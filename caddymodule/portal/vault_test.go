@@ -112,7 +112,8 @@ func TestVaultRoundTrip(t *testing.T) {
 		}
 		page := e.do("GET", "/", "alice", "")
 		noSecret(t, "the page", page.body, first)
-		for _, want := range []string{`<h2 id="vault-heading">Other tokens</h2>`, "Assets, Sprint Reports and Velocity",
+		for _, want := range []string{`<h2 id="vault-heading">Other tokens</h2>`,
+			`<p id="vault-jira-help" class="help">Paste the Jira API token that`, `<p id="vault-tempo-help" class="help">Paste the Tempo API token that`,
 			"stored</span> <code>…9a7Q</code>, updated <time datetime=\"2026-03-10T12:30:00Z\">2026-03-10 12:30 UTC</time>",
 			`<label for="vault-jira-secret">`, `id="vault-jira-secret" name="secret" type="password"`, `autocomplete="off"`,
 			`<button type="submit" aria-label="Replace Jira API token">Replace</button>`, `data-action="vault-remove" data-kind="jira"`,

@@ -31,8 +31,33 @@
     if (focus) { el.focus(); }
   }
 
+  // Each area has a green success box and a red error box (role="alert"):
+  // page ("status"/"error"), admin ("admin-status"/"admin-error") and each
+  // kind of other token ("vault-<kind>-msg"/"vault-<kind>-error").
+  // succeed and fail fill one box and empty the other.
+  function succeed(okId, errId, msg, focus) {
+    say(errId, '', false);
+    say(okId, msg, focus);
+  }
+  function fail(okId, errId, msg, focus) {
+    say(okId, '', false);
+    say(errId, msg, focus);
+  }
+
+  // errorOf returns the server's error message of a failed api() answer or,
+  // when the body holds none (not JSON, another shape), a readable fallback.
+  function errorOf(r, what) {
+    var e = r.data && r.data.error;
+    if (typeof e === 'string' && e !== '') { return e; }
+    return what + ' failed (HTTP ' + r.status + ').';
+  }
+
+  var refreshFailed = 'The list could not be refreshed; reload the page.';
+
   // refresh re-reads the page and swaps in the server-rendered sections
   // (list, banner, rejections, admin view). The secret is never part of them.
+  // It resolves to false, after saying so in the page's error box, when the
+  // page could not be re-read.
   function refresh() {
     return fetch(window.location.pathname + window.location.search, {
       headers: { 'Accept': 'text/html' }, credentials: 'same-origin', cache: 'no-store'
@@ -46,24 +71,32 @@
         var fresh = doc.getElementById(olds[i].id);
         if (fresh) { olds[i].replaceWith(document.adoptNode(fresh)); }
       }
+      return true;
     }).catch(function () {
-      say('status', 'The list could not be refreshed; reload the page.', false);
+      fail('status', 'error', refreshFailed, false);
+      return false;
     });
   }
 
-  // Expiry date meaning, kept in step with the date input.
+  // refreshThen refreshes, then puts msg into the success box okId (which
+  // the refresh may have replaced); a failed refresh stays in the error box.
+  function refreshThen(okId, errId, msg) {
+    return refresh().then(function (ok) {
+      succeed(okId, errId, msg, true);
+      if (!ok) { say('error', refreshFailed, false); }
+    });
+  }
+
+  // Expiry date meaning, kept in step with the date input. Its wording is
+  // the page's: the text without a date as rendered, the one with a date in
+  // data-dated ("{date}" stands for the chosen date).
   var dateInput = $('expires_on');
   var meaning = $('expiry-meaning');
+  var undated = meaning ? meaning.textContent : '';
   function updateMeaning() {
     if (!dateInput || !meaning) { return; }
     var v = dateInput.value;
-    if (v) {
-      meaning.textContent = 'Valid until 23:59:59 UTC on ' + v + ' (it stops working at midnight UTC).';
-    } else if (meaning.getAttribute('data-required') === 'true') {
-      meaning.textContent = 'Choose a date: the token is valid until 23:59:59 UTC on that date.';
-    } else {
-      meaning.textContent = 'No date: the token never expires.';
-    }
+    meaning.textContent = v ? meaning.getAttribute('data-dated').replace('{date}', v) : undated;
   }
   if (dateInput) {
     dateInput.addEventListener('input', updateMeaning);
@@ -101,7 +134,7 @@
       api('POST', 'api/tokens', { label: $('label').value, expires_on: date ? date : null }).then(function (r) {
         button.disabled = false;
         if (!r.ok) {
-          say('form-error', (r.data && r.data.error) || ('Creating the token failed (HTTP ' + r.status + ').'), false);
+          say('form-error', errorOf(r, 'Creating the token'), false);
           $('label').focus();
           return;
         }
@@ -155,7 +188,7 @@
     updateMeaning();
     form.scrollIntoView();
     dateInput.focus();
-    say('status', 'The form is filled in with the label “' + label + '”: choose an expiry date and create the new token, then revoke the old one.', false);
+    succeed('status', 'error', 'The form is filled in with the label “' + label + '”: choose an expiry date and create the new token, then revoke the old one.', false);
   }
 
   function revoke(button, admin) {
@@ -167,15 +200,14 @@
       : 'Revoke the token “' + label + '”? Anything using it stops working at once.';
     if (!window.confirm(question)) { return; }
     var path = (admin ? 'api/admin/tokens/' : 'api/tokens/') + encodeURIComponent(id);
-    var where = admin ? 'admin-status' : 'status';
+    var okId = admin ? 'admin-status' : 'status';
+    var errId = admin ? 'admin-error' : 'error';
     api('DELETE', path).then(function (r) {
       if (!r.ok) {
-        say(where, (r.data && r.data.error) || ('Revoking failed (HTTP ' + r.status + ').'), true);
+        fail(okId, errId, errorOf(r, 'Revoking'), true);
         return;
       }
-      return refresh().then(function () {
-        say(where, 'Token “' + label + '” revoked.', true);
-      });
+      return refreshThen(okId, errId, 'Token “' + label + '” revoked.');
     });
   }
 
@@ -185,10 +217,12 @@
     var kind = f.getAttribute('data-vault-kind');
     var label = f.getAttribute('data-vault-label');
     var input = f.elements.secret;
-    say('vault-' + kind + '-error', '', false);
-    say('vault-' + kind + '-msg', '', false);
+    var okId = 'vault-' + kind + '-msg';
+    var errId = 'vault-' + kind + '-error';
+    say(errId, '', false);
+    say(okId, '', false);
     if (!input.value.trim()) {
-      say('vault-' + kind + '-error', 'Paste your ' + label + ' first.', false);
+      say(errId, 'Paste your ' + label + ' first.', false);
       input.focus();
       return;
     }
@@ -198,32 +232,30 @@
       for (var i = 0; i < buttons.length; i++) { buttons[i].disabled = false; }
       if (!r.ok) {
         // The value stays (hidden) in the input so that a retry needs no re-paste.
-        say('vault-' + kind + '-error', (r.data && r.data.error) || ('Saving failed (HTTP ' + r.status + ').'), false);
+        say(errId, errorOf(r, 'Saving'), false);
         input.focus();
         return;
       }
       input.value = '';
       var hint = r.data && r.data.hint ? ' (…' + r.data.hint + ')' : '';
-      return refresh().then(function () {
-        say('vault-' + kind + '-msg', label + ' saved' + hint + '. It will not be shown again.', true);
-      });
+      return refreshThen(okId, errId, label + ' saved' + hint + '. It will not be shown again.');
     });
   }
 
   function vaultRemove(button) {
     var kind = button.getAttribute('data-kind');
     var label = button.getAttribute('data-label');
-    say('vault-' + kind + '-error', '', false);
-    say('vault-' + kind + '-msg', '', false);
+    var okId = 'vault-' + kind + '-msg';
+    var errId = 'vault-' + kind + '-error';
+    say(errId, '', false);
+    say(okId, '', false);
     if (!window.confirm('Remove your stored ' + label + '? The export backend can then no longer use it on your behalf.')) { return; }
     api('DELETE', 'api/vault/' + encodeURIComponent(kind)).then(function (r) {
       if (!r.ok) {
-        say('vault-' + kind + '-error', (r.data && r.data.error) || ('Removing failed (HTTP ' + r.status + ').'), false);
+        say(errId, errorOf(r, 'Removing'), false);
         return refresh();
       }
-      return refresh().then(function () {
-        say('vault-' + kind + '-msg', label + ' removed.', true);
-      });
+      return refreshThen(okId, errId, label + ' removed.');
     });
   }
 
@@ -248,24 +280,22 @@
       e.preventDefault();
       var owner = f.elements.owner.value.trim();
       say('revoke-owner-error', '', false);
+      say('admin-error', '', false);
       if (!owner) { say('revoke-owner-error', 'Enter the user id of the person.', false); return; }
       if (!window.confirm('Revoke ALL tokens of ' + owner + '? Everything using them stops working at once.')) { return; }
       api('DELETE', 'api/admin/users/' + encodeURIComponent(owner) + '/tokens').then(function (r) {
-        if (!r.ok) { say('revoke-owner-error', r.data.error, false); return; }
-        return refresh().then(function () {
-          say('admin-status', r.data.revoked + ' token(s) of ' + owner + ' revoked.', true);
-        });
+        if (!r.ok) { say('revoke-owner-error', errorOf(r, 'Revoking the tokens of ' + owner), false); return; }
+        return refreshThen('admin-status', 'admin-error', r.data.revoked + ' token(s) of ' + owner + ' revoked.');
       });
     } else if (f.id === 'cap-form') {
       e.preventDefault();
       var limit = f.elements.max_lifetime.value.trim();
       say('cap-error', '', false);
+      say('admin-error', '', false);
       if (!window.confirm('Shorten every token that lives longer than ' + limit + ' from now? This cannot be undone.')) { return; }
       api('POST', 'api/admin/cap', { max_lifetime: limit }).then(function (r) {
-        if (!r.ok) { say('cap-error', r.data.error, false); return; }
-        return refresh().then(function () {
-          say('admin-status', r.data.changed + ' token(s) now expire at most ' + limit + ' from now.', true);
-        });
+        if (!r.ok) { say('cap-error', errorOf(r, 'Applying the cap'), false); return; }
+        return refreshThen('admin-status', 'admin-error', r.data.changed + ' token(s) now expire at most ' + limit + ' from now.');
       });
     }
   });

@@ -4,12 +4,15 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/tokengate/tokengate/token"
 )
 
 // VaultSite is a running token page with the vault on, for RunVaultFlow.
@@ -23,18 +26,24 @@ type VaultSite struct {
 	// Kind and Label name the credential the flow stores; defaults "jira"
 	// and "Jira API token".
 	Kind, Label string
+	// Kinds are all the kinds the server is configured with, in order
+	// (default: Kind alone). The page must show one form for each, with a
+	// help text naming its label.
+	Kinds []token.VaultKind
 	// Stored returns the credential of kind the server holds for who,
 	// decrypted, and whether there is one. Required.
 	Stored func(t *testing.T, who, kind string) (secret string, ok bool)
 }
 
-// RunVaultFlow drives the "Other tokens" section: alice types a credential
-// and saves it with the mouse; the input is emptied, the server holds exactly
+// RunVaultFlow drives the "Other tokens" section: the forms and their help
+// texts are those of the configured kinds, the credential inputs stop at
+// token.MaxVaultSecretLen; alice types a credential and saves it with the
+// mouse (errors in the red error box, success in the green one); the input is emptied, the server holds exactly
 // what she typed, the page shows "stored …<last 4>" and never the secret, not
 // even after a reload; she replaces it with the keyboard; bob sees none of
 // it; removing asks for confirmation (dismissing keeps it, accepting removes
-// it). Screenshots: 10-vault-empty, 11-vault-stored (the section alone) and
-// 12-vault-page (the whole page).
+// it). Screenshots: 10-vault-empty, 10b-vault-error, 11-vault-stored (the
+// section or form alone) and 12-vault-page (the whole page).
 func RunVaultFlow(t *testing.T, browser context.Context, s VaultSite) {
 	t.Helper()
 	if s.Alice == "" {
@@ -42,6 +51,9 @@ func RunVaultFlow(t *testing.T, browser context.Context, s VaultSite) {
 	}
 	if s.Kind == "" {
 		s.Kind, s.Label = "jira", "Jira API token"
+	}
+	if len(s.Kinds) == 0 {
+		s.Kinds = []token.VaultKind{{ID: s.Kind, Label: s.Label}}
 	}
 	if s.Screenshots == "" {
 		s.Screenshots = ScreenshotDir(t)
@@ -57,9 +69,23 @@ func RunVaultFlow(t *testing.T, browser context.Context, s VaultSite) {
 	alice.navigate(s.PageURL)
 	alice.waitJS("the Other tokens section", `document.getElementById("vault")`)
 	section := eval[string](alice, `document.getElementById("vault").textContent`)
-	for _, want := range []string{"Other tokens", s.Label, "not stored", "on your behalf", "Assets, Sprint Reports and Velocity"} {
+	for _, want := range []string{"Other tokens", s.Label, "not stored", "on your behalf"} {
 		if !strings.Contains(section, want) {
 			t.Errorf("the Other tokens section lacks %q", want)
+		}
+	}
+	// One form per configured kind, each with its own help text.
+	if got := eval[[]string](alice, `[...document.querySelectorAll("form.vault-form")].map(f => f.getAttribute("data-vault-kind"))`); len(got) != len(s.Kinds) {
+		t.Errorf("the page has forms for %v, want one for each of %v", got, s.Kinds)
+	}
+	for _, k := range s.Kinds {
+		help := eval[string](alice, `(function(){var h=document.getElementById("vault-`+k.ID+`-help"), i=document.getElementById("vault-`+k.ID+`-secret");
+			return h && i && (" "+i.getAttribute("aria-describedby")+" ").includes(" "+h.id+" ") ? h.textContent : "";})()`)
+		if !strings.Contains(help, "Paste the "+k.Label) {
+			t.Errorf("help of %s (described by its input): %q, want it to name %q", k.ID, help, k.Label)
+		}
+		if n := eval[int](alice, `document.getElementById("vault-`+k.ID+`-secret").maxLength`); n != token.MaxVaultSecretLen {
+			t.Errorf("%s input maxlength = %d, want token.MaxVaultSecretLen = %d", k.ID, n, token.MaxVaultSecretLen)
 		}
 	}
 	attrs := eval[string](alice, `(function(){var i=document.getElementById(`+js(input)+`); return i.type+" "+i.getAttribute("autocomplete")+" "+i.labels.length+" "+(i.labels[0]?i.labels[0].textContent:"");})()`)
@@ -75,7 +101,9 @@ func RunVaultFlow(t *testing.T, browser context.Context, s VaultSite) {
 	alice.do("blank credential", chromedp.SetValue(chromedp.ID(input), "   "), chromedp.Click(chromedp.CSS(save)))
 	alice.waitJS("the blank-credential error", errEl+`.includes("Paste your")`)
 	alice.do("overlong credential", chromedp.SetValue(chromedp.ID(input), strings.Repeat("é", 3000)), chromedp.Click(chromedp.CSS(save)))
-	alice.waitJS("the server's error", errEl+`.includes("at most 4096")`)
+	alice.waitJS("the server's error", errEl+`.includes("at most `+strconv.Itoa(token.MaxVaultSecretLen)+`")`)
+	alice.checkBoxes("vault-"+s.Kind+"-error", "vault-"+s.Kind+"-msg")
+	alice.shotOf("10b-vault-error", "vault-"+s.Kind+"-form")
 	if _, ok := s.Stored(t, s.Alice, s.Kind); ok {
 		t.Fatalf("a refused credential was stored")
 	}
@@ -88,6 +116,7 @@ func RunVaultFlow(t *testing.T, browser context.Context, s VaultSite) {
 	if e := eval[string](alice, errEl); e != "" {
 		t.Errorf("the error %q stays after a successful save", e)
 	}
+	alice.checkBoxes("vault-"+s.Kind+"-msg", "vault-"+s.Kind+"-error")
 	if got := eval[string](alice, msg); !strings.Contains(got, "…"+first[len(first)-4:]) || !strings.Contains(got, "will not be shown again") {
 		t.Errorf("message after saving: %q", got)
 	}
