@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	"golang.org/x/net/http/httpguts"
 
 	"github.com/tokengate/tokengate/token"
 )
@@ -28,11 +26,19 @@ const (
 	HeaderTokenID = "X-Access-Token-Id"
 )
 
-// Defaults of the handler's settings.
+// DefaultRealm is the realm of the Basic challenge when none is configured.
+const DefaultRealm = "tokengate"
+
+// RetryAfterSeconds is the Retry-After of every 503 that tokengate's
+// handlers send when the token store cannot be reached.
+const RetryAfterSeconds = "5"
+
+// User name mismatches (match_username off) are logged once per token per
+// mismatchLogEvery; at most mismatchLogMaxKeys tokens are remembered.
 const (
-	DefaultRealm = "tokengate"
-	// unavailableRetryAfter is the Retry-After sent with 503.
-	unavailableRetryAfter = 5
+	mismatchLogEvery   = 10 * time.Minute
+	mismatchLogMaxKeys = 10_000
+	mismatchLogMsg     = "user name differs from token owner (match_username off; logged once per token per 10m)"
 )
 
 // Bounds of the rejection log (see rejectionLog): per interval, at most one
@@ -46,7 +52,8 @@ const (
 
 // Auth is the http.handlers.tokengate_auth handler: it accepts a request
 // whose Basic password is a valid token, sets the identity for the upstream
-// and passes it on; anything else ends here with 401, 429 or 503.
+// and passes it on; anything else ends here with 401, 405 or 503 (500 when
+// a stored vault secret cannot be decrypted).
 type Auth struct {
 	// Realm is sent in the WWW-Authenticate challenge.
 	Realm string `json:"realm,omitempty"`
@@ -73,6 +80,7 @@ type Auth struct {
 	LookupWindow caddy.Duration `json:"lookup_window,omitempty"`
 	// InjectVault sets upstream request headers from the signed-in person's
 	// vault (e.g. their Jira API token). Client-sent copies are removed.
+	// Header names are matched in any spelling.
 	InjectVault []VaultInjection `json:"inject_vault,omitempty"`
 	// Methods are the request methods let through (default GET, HEAD);
 	// any other gets 405 with Allow before authentication, whatever the
@@ -80,28 +88,24 @@ type Auth struct {
 	Methods []string `json:"methods,omitempty"`
 
 	challenge  string
-	stripped   []string // header names removed from every request
+	inject     []VaultInjection // InjectVault with canonical header names
+	stripped   []string         // header names removed from every request
 	mismatches *onceEvery
 	sealer     *token.Sealer
-	validators validatorSource
+	app        appSource
 	rejections *rejectionLog // bounded, aggregated log of refused requests
 	methods    methodSet     // checked Methods
 	outcomes   outcomeCounters
 	logger     *zap.Logger
 }
 
-// validatorSource hands out the validator once the tokengate app has
-// started (nil before); *App is one.
-type validatorSource interface {
+// appSource is what tokengate_auth needs of the tokengate app (*App): the
+// validator once the store is open (nil before, and when the config is only
+// checked) and the vault settings.
+type appSource interface {
 	Validator() *token.Validator
-}
-
-// VaultInjection names a vault kind and the upstream header that carries it.
-type VaultInjection struct {
-	// Kind is a vault kind configured in the tokengate app (e.g. "jira").
-	Kind string `json:"kind"`
-	// Header is the request header set for the upstream.
-	Header string `json:"header"`
+	Sealer() *token.Sealer
+	VaultKindIDs() []string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -112,10 +116,28 @@ func (Auth) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision loads the tokengate app and prepares the challenge and the
-// rejection log.
+// Provision checks the settings, loads the tokengate app and prepares the
+// handler (see setup) and its rejection log.
 func (h *Auth) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
+	if err := h.Validate(); err != nil { // before loading the app, which opens the store
+		return err
+	}
+	app, err := AppFrom(ctx)
+	if err != nil {
+		return err
+	}
+	if err := h.setup(ctx.Logger(), app); err != nil {
+		return err
+	}
+	go h.rejections.run(ctx.Done())
+	return nil
+}
+
+// setup is Provision without Caddy: it fills in the defaults and the
+// checked forms of the settings and takes the validator and the vault from
+// app. The caller runs the rejection log.
+func (h *Auth) setup(logger *zap.Logger, app appSource) error {
+	h.logger = logger
 	if h.Realm == "" {
 		h.Realm = DefaultRealm
 	}
@@ -125,27 +147,23 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	if h.FailureLimit != 0 || h.FailureWindow != 0 || h.LookupLimit != 0 || h.LookupWindow != 0 {
 		h.logger.Warn("failure_limit and lookup_limit are no longer used and are ignored: unknown tokens are refused without a store lookup, and no limit may refuse a valid token; remove them from the config")
 	}
-	h.methods, _ = newMethodSet(h.Methods) // checked by Validate
+	h.methods, _ = newMethodSet(h.Methods)           // checked by Validate
+	h.inject, _ = canonicalInjections(h.InjectVault) // checked by Validate
 	h.challenge = `Basic realm="` + h.Realm + `", charset="UTF-8"`
 	h.mismatches = new(onceEvery)
-	app, err := AppFrom(ctx)
-	if err != nil {
-		return err
-	}
-	h.validators = app
+	h.app = app
 	h.outcomes = newOutcomeCounters()
 	h.stripped = []string{HeaderUser, HeaderTokenID, "X-Forwarded-Prefix"}
-	if len(h.InjectVault) > 0 {
+	if len(h.inject) > 0 {
 		if err := h.provisionVault(app); err != nil {
 			return err
 		}
 	}
 	h.rejections = newRejectionLog(h.logger, rejectLogInterval, rejectLogMaxLines, rejectLogMaxKeys, time.Now)
-	go h.rejections.run(ctx.Done())
 	return nil
 }
 
-// Validate checks the settings; errors name the field.
+// Validate checks the settings without changing them; errors name the field.
 func (h *Auth) Validate() error {
 	if strings.ContainsAny(h.Realm, "\"\\") || strings.IndexFunc(h.Realm, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 		return fmt.Errorf("tokengate_auth: realm: must not contain quotes, backslashes or control characters, got %q", h.Realm)
@@ -153,66 +171,33 @@ func (h *Auth) Validate() error {
 	if _, err := newMethodSet(h.Methods); err != nil {
 		return err
 	}
-	seen := map[string]bool{}
-	for i, inj := range h.InjectVault {
-		name := http.CanonicalHeaderKey(inj.Header)
-		if !httpguts.ValidHeaderFieldName(inj.Header) {
-			return fmt.Errorf("tokengate_auth: inject_vault %s: %q is not a valid header name", inj.Kind, inj.Header)
-		}
-		switch name {
-		case "Authorization", "Host", "Cookie", "Content-Length", "Transfer-Encoding", "Connection", HeaderUser, HeaderTokenID:
-			return fmt.Errorf("tokengate_auth: inject_vault %s: header %s is reserved", inj.Kind, name)
-		}
-		if seen[name] {
-			return fmt.Errorf("tokengate_auth: inject_vault: header %s used twice", name)
-		}
-		seen[name] = true
-		h.InjectVault[i].Header = name
-	}
-	return nil
+	_, err := canonicalInjections(h.InjectVault)
+	return err
 }
 
-// provisionVault checks that the app has a vault with the kinds to inject.
-func (h *Auth) provisionVault(app *App) error {
-	h.sealer = app.Sealer()
-	if h.sealer == nil {
-		return fmt.Errorf("tokengate_auth: inject_vault: the tokengate app has no vault_key")
-	}
-	for _, inj := range h.InjectVault {
-		found := false
-		for _, id := range app.VaultKindIDs() {
-			found = found || id == inj.Kind
-		}
-		if !found {
-			return fmt.Errorf("tokengate_auth: inject_vault: unknown vault kind %q (configure it with vault_kind in the tokengate app)", inj.Kind)
-		}
-		h.stripped = append(h.stripped, inj.Header)
-	}
-	return nil
-}
+// Errors of refused requests, for Caddy's log of the request.
+var (
+	errNoStore          = errors.New("tokengate has no open token store")
+	errStoreUnavailable = errors.New("token store unavailable")
+)
 
 // ServeHTTP authenticates the request.
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	ip := clientIP(r)
 	if !h.methods.permits(r.Method) {
-		h.outcomes.inc("method_not_allowed")
-		h.rejections.record(zapcore.InfoLevel, "method not allowed", "method_not_allowed", ip, "", "", r.RequestURI)
-		w.Header().Set("Allow", h.methods.allow)
-		return caddyhttp.Error(http.StatusMethodNotAllowed, fmt.Errorf("method %.20q not allowed", r.Method))
+		return h.refuse(w, r, refusal{status: http.StatusMethodNotAllowed, outcome: "method_not_allowed",
+			msg: "method not allowed", ip: ip, err: fmt.Errorf("method %.20q not allowed", r.Method)})
 	}
 	user, secret, ok := r.BasicAuth()
 	if !ok {
 		if r.Header.Get("Authorization") == "" {
-			h.outcomes.inc("missing")
-			return h.unauthorized(w, "missing")
+			return h.refuse(w, r, refusal{status: http.StatusUnauthorized, outcome: "missing"}) // counted, not logged
 		}
 		return h.reject(w, r, "malformed", "", ip, "")
 	}
-	v := h.validators.Validator()
+	v := h.app.Validator()
 	if v == nil { // no store: a config only being checked, or already cleaned up
-		h.outcomes.inc("unavailable")
-		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
-		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("tokengate has no open token store"))
+		return h.refuse(w, r, refusal{status: http.StatusServiceUnavailable, outcome: "unavailable", err: errNoStore})
 	}
 
 	// No limit stands before this: unknown tokens are refused by the
@@ -222,10 +207,8 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	switch res.Outcome {
 	case token.OutcomeValid:
 	case token.OutcomeUnavailable:
-		h.outcomes.inc("unavailable")
-		w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
-		h.rejections.record(zapcore.ErrorLevel, "token store unavailable", "unavailable", ip, "", anonymousUser(user), r.RequestURI)
-		return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("token store unavailable"))
+		return h.refuse(w, r, refusal{status: http.StatusServiceUnavailable, outcome: "unavailable",
+			level: zapcore.ErrorLevel, msg: "token store unavailable", ip: ip, user: anonymousUser(user), err: errStoreUnavailable})
 	case token.OutcomeExpired:
 		v.RecordRejection(res, token.RejectExpired, ip, r.UserAgent())
 		return h.reject(w, r, res.Outcome.String(), res.TokenID, ip, h.knownUser(v, user, secret))
@@ -242,7 +225,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			return h.reject(w, r, "username_mismatch", res.TokenID, ip, h.knownUser(v, user, secret))
 		}
 		if h.mismatches.first(res.TokenID, time.Now()) {
-			h.log(zapcore.InfoLevel, "user name differs from token owner (match_username off; logged once per token per 10m)", r, "valid", res.TokenID, ip, h.knownUser(v, user, secret))
+			h.log(zapcore.InfoLevel, mismatchLogMsg, r, "valid", res.TokenID, ip, h.knownUser(v, user, secret))
 		}
 	}
 
@@ -253,7 +236,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	repl.Set("http.auth.user.token_id", res.TokenID)
 	delete(r.Header, "Authorization")
 	sanitizeUpstream(r, h.stripped)
-	for _, inj := range h.InjectVault {
+	for _, inj := range h.inject {
 		cred, err := v.VaultCredential(r.Context(), h.sealer, res.Owner, inj.Kind)
 		switch {
 		case err == nil:
@@ -261,10 +244,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		case errors.Is(err, token.ErrNotFound):
 			// Nothing stored: the upstream decides what that means.
 		case errors.Is(err, token.ErrUnavailable):
-			h.outcomes.inc("unavailable")
-			w.Header().Set("Retry-After", strconv.Itoa(unavailableRetryAfter))
+			// Logged at once (not in aggregate): the person is known.
 			h.log(zapcore.ErrorLevel, "vault unavailable", r, "unavailable", res.TokenID, ip, res.Owner)
-			return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("token store unavailable"))
+			return h.refuse(w, r, refusal{status: http.StatusServiceUnavailable, outcome: "unavailable", err: errStoreUnavailable})
 		default:
 			// Undecryptable (wrong vault_key): an operator problem, not the client's.
 			h.log(zapcore.ErrorLevel, "vault secret cannot be used: "+err.Error(), r, "valid", res.TokenID, ip, res.Owner)
@@ -276,46 +258,77 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	return next.ServeHTTP(w, r)
 }
 
+// refusal describes how tokengate_auth ends a request it does not pass on.
+type refusal struct {
+	status  int    // 401, 405 or 503
+	outcome string // the metrics label
+	err     error  // the handler error; for 401 default "not authenticated (<outcome>)"
+	// msg is the rejection log's message; "" counts the request without
+	// logging it. level, ip, tokenID and user go with it (user redacted).
+	msg     string
+	level   zapcore.Level
+	ip      string
+	tokenID string
+	user    string
+}
+
+// refuse ends the request as f says: it counts the outcome, logs it in
+// aggregate (see rejectionLog) when f has a message, sets the header the
+// status needs (WWW-Authenticate with the Basic challenge, Allow or
+// Retry-After) and returns the handler error. The body never says why.
+func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, f refusal) error {
+	h.outcomes.inc(f.outcome)
+	if f.msg != "" {
+		h.rejections.record(f.level, f.msg, f.outcome, f.ip, f.tokenID, f.user, r.RequestURI)
+	}
+	switch f.status {
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", h.challenge)
+		if f.err == nil {
+			f.err = fmt.Errorf("not authenticated (%s)", f.outcome)
+		}
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", h.methods.allow)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", RetryAfterSeconds)
+	}
+	return caddyhttp.Error(f.status, f.err)
+}
+
+// reject refuses a bad credential with 401, logged as "authentication failed".
+func (h *Auth) reject(w http.ResponseWriter, r *http.Request, outcome, tokenID, ip, user string) error {
+	return h.refuse(w, r, refusal{status: http.StatusUnauthorized, outcome: outcome,
+		msg: "authentication failed", level: zapcore.InfoLevel, ip: ip, tokenID: tokenID, user: user})
+}
+
 // onceEvery remembers when something was last reported per key, so a
-// Power BI refresh (hundreds of requests) logs a user name mismatch once,
-// not per request. It is bounded: past 10 000 keys it starts over.
+// Power BI refresh (hundreds of requests) logs a user name mismatch once
+// per mismatchLogEvery, not per request. It is bounded: past
+// mismatchLogMaxKeys keys it starts over.
 type onceEvery struct {
 	mu   sync.Mutex
 	last map[string]time.Time
 }
 
-// first reports whether key was not reported in the last 10 minutes, and
-// records now for it.
+// first reports whether key was not reported in the last mismatchLogEvery,
+// and records now for it.
 func (o *onceEvery) first(key string, now time.Time) bool {
 	if o == nil {
 		return true
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if t, ok := o.last[key]; ok && now.Sub(t) < 10*time.Minute {
+	if t, ok := o.last[key]; ok && now.Sub(t) < mismatchLogEvery {
 		return false
 	}
-	if o.last == nil || len(o.last) >= 10_000 {
+	if o.last == nil || len(o.last) >= mismatchLogMaxKeys {
 		o.last = make(map[string]time.Time)
 	}
 	o.last[key] = now
 	return true
 }
 
-// reject answers 401 for a bad credential; it is counted in the metrics
-// and logged in aggregate (see rejectionLog).
-func (h *Auth) reject(w http.ResponseWriter, r *http.Request, outcome, tokenID, ip, user string) error {
-	h.outcomes.inc(outcome)
-	h.rejections.record(zapcore.InfoLevel, "authentication failed", outcome, ip, tokenID, user, r.RequestURI)
-	return h.unauthorized(w, outcome)
-}
-
-// unauthorized sends the Basic challenge. The body never says why.
-func (h *Auth) unauthorized(w http.ResponseWriter, outcome string) error {
-	w.Header().Set("WWW-Authenticate", h.challenge)
-	return caddyhttp.Error(http.StatusUnauthorized, fmt.Errorf("not authenticated (%s)", outcome))
-}
-
+// log writes one line about a request at once (not in aggregate).
 func (h *Auth) log(level zapcore.Level, msg string, r *http.Request, outcome, tokenID, ip, user string) {
 	if ce := h.logger.Check(level, msg); ce != nil {
 		ce.Write(

@@ -5,24 +5,21 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
 
 	"github.com/tokengate/tokengate/token"
-	"github.com/tokengate/tokengate/token/bolt"
 )
 
 // BenchmarkAuthHit measures tokengate_auth's ServeHTTP for a cached valid
 // token (everything but the network and the proxy), with a real bolt store.
 func BenchmarkAuthHit(b *testing.B) {
-	h, c := benchAuth(b)
+	f := newAuthFixture(b)
+	h, c := f.h, f.alice
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	req := httptest.NewRequest(http.MethodGet, "/odata/Issues", nil)
 	req.SetBasicAuth("alice", c.Secret)
@@ -43,11 +40,6 @@ func BenchmarkAuthHit(b *testing.B) {
 	}
 }
 
-// fixedValidator is a validatorSource for tests without a tokengate app.
-type fixedValidator struct{ v *token.Validator }
-
-func (f fixedValidator) Validator() *token.Validator { return f.v }
-
 // BenchmarkValidTokenUnderFlood measures tokengate_auth's ServeHTTP for a
 // cached valid token while other goroutines flood the same handler with
 // rejected requests: made-up well-formed tokens (which wait for the
@@ -59,7 +51,8 @@ func (f fixedValidator) Validator() *token.Validator { return f.v }
 func BenchmarkValidTokenUnderFlood(b *testing.B) {
 	for _, mode := range []string{"repeated", "unique"} {
 		b.Run(mode, func(b *testing.B) {
-			h, c := benchAuth(b)
+			f := newAuthFixture(b)
+			h, c := f.h, f.alice
 			next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 
 			stop := make(chan struct{})
@@ -125,30 +118,4 @@ func BenchmarkValidTokenUnderFlood(b *testing.B) {
 			wg.Wait()
 		})
 	}
-}
-
-// benchAuth returns a tokengate_auth handler set up as Provision would,
-// over a real bolt store holding one token of alice (returned); all of it
-// is closed when b ends.
-func benchAuth(b *testing.B) (*Auth, token.Created) {
-	b.Helper()
-	st, err := bolt.Open(filepath.Join(b.TempDir(), "t.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	c, err := token.NewService(st, token.Policy{}, nil, nil).Create(context.Background(), "alice", "bench", "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := token.NewValidator(st, token.ValidatorConfig{MaxEntries: 1000})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { v.Close() })
-	h := &Auth{Realm: "bench", validators: fixedValidator{v}, logger: zap.NewNop(), outcomes: newOutcomeCounters()}
-	h.challenge = `Basic realm="bench", charset="UTF-8"`
-	h.methods, _ = newMethodSet(nil)
-	h.rejections = newRejectionLog(h.logger, rejectLogInterval, rejectLogMaxLines, rejectLogMaxKeys, time.Now)
-	return h, c
 }

@@ -26,6 +26,7 @@ func init() {
 //	tokengate {
 //		store bolt <path> | store postgres <dsn>
 //		cache_ttl <duration>
+//		cache_max_entries <n>
 //		negative_ttl <duration>
 //		last_used_flush <duration>
 //		max_tokens_per_user <n>
@@ -69,6 +70,15 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := parseDuration(d, &a.CacheTTL); err != nil {
 				return err
 			}
+		case "cache_max_entries":
+			n, err := parseInt(d)
+			if err != nil {
+				return err
+			}
+			if n <= 0 || n > MaxCacheEntries {
+				return d.Errf("cache_max_entries: must be between 1 and %d, got %d", MaxCacheEntries, n)
+			}
+			a.CacheMaxEntries = int64(n)
 		case "negative_ttl":
 			if err := parseDuration(d, &a.NegativeTTL); err != nil {
 				return err

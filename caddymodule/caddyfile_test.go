@@ -13,6 +13,7 @@ func TestAppCaddyfile(t *testing.T) {
 	d := caddyfile.NewTestDispenser(`tokengate {
 		store postgres {env.DSN}
 		cache_ttl 2m
+		cache_max_entries 50000
 		negative_ttl 5s
 		last_used_flush 10s
 		max_tokens_per_user 10
@@ -25,12 +26,13 @@ func TestAppCaddyfile(t *testing.T) {
 	want := App{
 		Store:            StoreConfig{Type: "postgres", DSN: "{env.DSN}"},
 		CacheTTL:         caddy.Duration(2 * time.Minute),
+		CacheMaxEntries:  50000,
 		NegativeTTL:      caddy.Duration(5 * time.Second),
 		LastUsedFlush:    caddy.Duration(10 * time.Second),
 		MaxTokensPerUser: 10,
 		MaxLifetime:      caddy.Duration(365 * 24 * time.Hour),
 	}
-	if a.Store != want.Store || a.CacheTTL != want.CacheTTL || a.NegativeTTL != want.NegativeTTL ||
+	if a.Store != want.Store || a.CacheTTL != want.CacheTTL || a.CacheMaxEntries != want.CacheMaxEntries || a.NegativeTTL != want.NegativeTTL ||
 		a.LastUsedFlush != want.LastUsedFlush || a.MaxTokensPerUser != want.MaxTokensPerUser || a.MaxLifetime != want.MaxLifetime {
 		t.Errorf("got %+v, want %+v", a, want)
 	}
@@ -44,6 +46,9 @@ func TestAppCaddyfileErrorsNameTheField(t *testing.T) {
 		"tokengate {\nnegative_ttl -5s\n}":         "negative_ttl: must not be negative",
 		"tokengate {\nmax_tokens_per_user many\n}": "max_tokens_per_user: want an integer",
 		"tokengate {\nmax_tokens_per_user 0\n}":    "max_tokens_per_user: must be positive",
+		"tokengate {\ncache_max_entries 0\n}":      "cache_max_entries: must be between 1 and",
+		"tokengate {\ncache_max_entries 1e6\n}":    "cache_max_entries: want an integer",
+		"tokengate {\ncache_max_entries 1 2\n}":    "cache_max_entries: too many arguments",
 		"tokengate {\nmax_lifetime\n}":             "max_lifetime: missing duration",
 		"tokengate {\ncache_ttl 1m 2m\n}":          "cache_ttl: too many arguments",
 		"tokengate {\nvault_keyz x\n}":             `unknown option "vault_keyz"`,
@@ -67,8 +72,10 @@ func TestAppValidate(t *testing.T) {
 		{App{Store: StoreConfig{Type: "redis"}}, `unknown type "redis"`},
 		{App{LastUsedFlush: 30}, "last_used_flush: must be at least 10ms, got 30ns (JSON numbers are nanoseconds"},
 		{App{CacheTTL: caddy.Duration(time.Millisecond)}, "cache_ttl: must be at least 10ms"},
+		{App{CacheMaxEntries: -1}, "cache_max_entries: must be between 1 and 100000000, got -1"},
+		{App{CacheMaxEntries: MaxCacheEntries + 1}, "cache_max_entries: must be between 1 and"},
 	} {
-		_, _, err := c.app.resolveStore(caddy.NewReplacer())
+		_, _, err := c.app.Store.resolve(caddy.NewReplacer())
 		if err == nil {
 			c.app.setDefaults()
 			err = c.app.validate()
@@ -96,8 +103,11 @@ func TestVaultCaddyfile(t *testing.T) {
 	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("tokengate_auth {\ninject_vault jira x-jira-api-token\n}")); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Validate(); err != nil || len(h.InjectVault) != 1 || h.InjectVault[0].Header != "X-Jira-Api-Token" {
-		t.Errorf("inject_vault: %v %+v (want the header canonicalized)", err, h.InjectVault)
+	if err := h.Validate(); err != nil || len(h.InjectVault) != 1 || h.InjectVault[0].Header != "x-jira-api-token" {
+		t.Errorf("inject_vault: %v %+v (want it valid and left as configured: Validate is read-only)", err, h.InjectVault)
+	}
+	if inj, err := canonicalInjections(h.InjectVault); err != nil || len(inj) != 1 || inj[0].Header != "X-Jira-Api-Token" {
+		t.Errorf("inject_vault for Provision: %v %+v (want the header canonicalized)", err, inj)
 	}
 	for in, want := range map[string]string{
 		"tokengate {\nvault_kind jira\n}":         "vault_kind jira: missing label",

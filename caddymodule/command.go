@@ -31,6 +31,7 @@ With the embedded (bolt) store, stop the server first: the file is locked
 while tokengate runs. With Postgres they work while instances run, and
 revocations reach every instance at once.`,
 		CobraFunc: func(cmd *cobra.Command) {
+			rememberCLI(cmd)
 			cmd.PersistentFlags().StringP("config", "c", "Caddyfile", "Configuration file (Caddyfile or JSON)")
 			cmd.PersistentFlags().StringP("adapter", "a", "", "Name of config adapter to apply")
 			cmd.PersistentFlags().String("actor", "cli", "Name recorded in the tokens history as the actor")
@@ -50,12 +51,15 @@ revocations reach every instance at once.`,
 	})
 }
 
+// cliTimeout bounds a whole tokens subcommand (an import of many tokens
+// included); opening a Postgres store has its own storeOpenTimeout.
+const cliTimeout = 5 * time.Minute
+
 type tokensFunc func(ctx context.Context, env *cliEnv, args []string) error
 
 // cliEnv is what a tokens subcommand works with.
 type cliEnv struct {
 	cmd     *cobra.Command
-	app     *App
 	store   token.Store
 	service *token.Service
 	actor   string
@@ -65,7 +69,7 @@ func tokensCmd(name, use, short string, args cobra.PositionalArgs, run tokensFun
 	return &cobra.Command{
 		Use: use, Short: short, Args: args, SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, a []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
+			ctx, cancel := context.WithTimeout(cmd.Context(), cliTimeout)
 			defer cancel()
 			env, err := openCLIEnv(ctx, cmd, name == "migrate")
 			if err != nil {
@@ -99,7 +103,7 @@ func openCLIEnv(ctx context.Context, cmd *cobra.Command, needPostgres bool) (*cl
 			return nil, fmt.Errorf("config %s: apps.tokengate: %w", configFile, err)
 		}
 	}
-	storeType, location, err := app.resolveStore(caddy.NewReplacer())
+	storeType, location, err := app.Store.resolve(caddy.NewReplacer())
 	if err != nil {
 		return nil, err
 	}
@@ -114,11 +118,8 @@ func openCLIEnv(ctx context.Context, cmd *cobra.Command, needPostgres bool) (*cl
 	if err != nil {
 		return nil, err
 	}
-	svc := token.NewService(st, token.Policy{
-		MaxTokensPerUser: app.MaxTokensPerUser,
-		MaxLifetime:      time.Duration(app.MaxLifetime),
-	}, nil, nil)
-	return &cliEnv{cmd: cmd, app: app, store: st, service: svc, actor: actor}, nil
+	svc := token.NewService(st, app.policy(), nil, nil)
+	return &cliEnv{cmd: cmd, store: st, service: svc, actor: actor}, nil
 }
 
 func runMigrate(ctx context.Context, env *cliEnv, _ []string) error {
