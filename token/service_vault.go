@@ -16,11 +16,6 @@ type VaultEntry struct {
 	UpdatedAt time.Time
 }
 
-// vaultNotifier is implemented by invalidators that cache vault secrets.
-type vaultNotifier interface {
-	VaultChanged(owner, kind string)
-}
-
 // EnableVault turns the vault on with sealer and the kinds people may store
 // (DefaultVaultKinds when empty). Call it before serving requests.
 func (s *Service) EnableVault(sealer *Sealer, kinds []VaultKind) {
@@ -102,7 +97,7 @@ func (s *Service) SetVaultSecret(ctx context.Context, owner, kind, secret string
 	if err := s.store.PutVaultSecret(ctx, v, owner); err != nil {
 		return VaultEntry{}, fmt.Errorf("storing vault secret %s of %q: %w", kind, owner, err)
 	}
-	s.vaultChanged(owner, kind)
+	s.vaultChanged(owner)
 	return VaultEntry{Kind: k, Stored: true, Hint: v.Hint, UpdatedAt: v.UpdatedAt}, nil
 }
 
@@ -117,13 +112,14 @@ func (s *Service) DeleteVaultSecret(ctx context.Context, owner, kind string) err
 	if err := s.store.DeleteVaultSecret(ctx, owner, kind, owner, s.Now().Truncate(time.Microsecond)); err != nil {
 		return fmt.Errorf("deleting vault secret %s of %q: %w", kind, owner, err)
 	}
-	s.vaultChanged(owner, kind)
+	s.vaultChanged(owner)
 	return nil
 }
 
-func (s *Service) vaultChanged(owner, kind string) {
-	if vn, ok := s.inv.(vaultNotifier); ok {
-		vn.VaultChanged(owner, kind)
+// vaultChanged tells the Invalidator that owner's vault changed.
+func (s *Service) vaultChanged(owner string) {
+	if s.inv != nil {
+		s.inv.VaultChanged(owner)
 	}
 }
 

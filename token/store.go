@@ -85,15 +85,19 @@ type Store interface {
 // MaxRejectionsPerOwner bounds how many rejected attempts a store keeps per owner.
 const MaxRejectionsPerOwner = 50
 
-// Invalidator is told which cached validation results no longer hold. The
-// Validator implements it.
+// Invalidator is told which cached results no longer hold. The Validator
+// implements it.
 type Invalidator interface {
 	// Revoked marks the token with digest d as revoked.
 	Revoked(d Digest)
 	// Changed drops any cached result for d (its expiry changed).
 	Changed(d Digest)
-	// FlushAll drops every cached result (after a lost listener connection,
-	// an import, or anything else that may have been missed).
+	// VaultChanged drops owner's cached vault secrets (one of them was set
+	// or deleted); nobody else's, and no token's.
+	VaultChanged(owner string)
+	// FlushAll drops every cached result, vault secrets included (after a
+	// lost listener connection, an import, or anything else that may have
+	// been missed).
 	FlushAll()
 }
 

@@ -2,8 +2,6 @@ package token
 
 import (
 	"context"
-	"crypto/subtle"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,64 +12,11 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// entryState is the cached state of a digest. Expiry is not a state: it is
-// checked against the clock on every hit.
-type entryState uint8
-
-const (
-	stateValid entryState = iota
-	stateUnknown
-	stateRevoked
-)
-
-// entry is an immutable cached validation result.
-type entry struct {
-	digest    Digest
-	state     entryState
-	tokenID   string
-	owner     string
-	label     string
-	expiresAt time.Time
-	until     time.Time // by the injected clock: the entry is stale from then on
-}
-
-// matches compares the full digest in constant time (the cache key is only
-// its first 8 bytes).
-func (e *entry) matches(d *Digest) bool {
-	return subtle.ConstantTimeCompare(e.digest[:], d[:]) == 1
-}
-
-// fresh reports whether e answers for d at now. A sticky revoked entry
-// written without the token's identity (it was not cached when revoked) is
-// looked up once more, so the owner's rejections can name the token.
-func (e *entry) fresh(d *Digest, now time.Time) bool {
-	return e.matches(d) && now.Before(e.until) && (e.state != stateRevoked || e.tokenID != "")
-}
-
-func (e *entry) result(now time.Time, hit bool) Result {
-	r := Result{CacheHit: hit}
-	switch e.state {
-	case stateUnknown:
-		r.Outcome = OutcomeUnknown
-		return r
-	case stateRevoked:
-		r.Outcome = OutcomeRevoked
-	default:
-		r.Outcome = OutcomeValid
-		if !e.expiresAt.IsZero() && !now.Before(e.expiresAt) {
-			r.Outcome = OutcomeExpired
-		}
-	}
-	r.TokenID, r.Owner, r.Label, r.ExpiresAt = e.tokenID, e.owner, e.label, e.expiresAt
-	return r
-}
-
-func cacheKey(d *Digest) uint64 { return binary.LittleEndian.Uint64(d[:8]) }
-
 // Validator checks presented secrets against the Store through an in-memory
-// cache, and writes last-used records and rejections behind requests. It
-// implements Invalidator. Create it with NewValidator, call Start, and Close
-// it when done. Its methods are safe for concurrent use.
+// cache (its rules are in cache.go), and writes last-used records and
+// rejections behind requests. It implements Invalidator. Create it with
+// NewValidator, call Start, and Close it when done. Its methods are safe for
+// concurrent use.
 type Validator struct {
 	store Store
 	cfg   ValidatorConfig
@@ -266,31 +211,7 @@ func (v *Validator) lookup(ctx context.Context, d Digest, key uint64) (fillResul
 	if v.cfg.Observer != nil {
 		v.cfg.Observer.StoreLookup(took, nil)
 	}
-	now := v.cfg.Clock()
-	e := &entry{digest: d, state: stateUnknown}
-	ttl := v.cfg.NegativeTTL
-	if err == nil {
-		e.tokenID, e.owner, e.label, e.expiresAt = t.ID, t.Owner, t.Label, t.ExpiresAt
-		switch {
-		case t.Revoked():
-			e.state, ttl = stateRevoked, v.cfg.CacheTTL
-		case t.ExpiredAt(now):
-			// Expiry is final (nothing lengthens a token): cache it like a
-			// negative answer.
-			e.state = stateValid
-		default:
-			e.state, ttl = stateValid, v.cfg.CacheTTL
-		}
-	}
-	// The entry stays fresh for ttl by the injected clock; ristretto drops
-	// it (by the wall clock) no later than the token's expiry.
-	e.until = now.Add(ttl)
-	cacheTTL := ttl
-	if e.state == stateValid && !e.expiresAt.IsZero() {
-		if left := e.expiresAt.Sub(now); left > 0 && left < cacheTTL {
-			cacheTTL = left
-		}
-	}
+	e, cacheTTL := entryFor(d, t, err, v.cfg.Clock(), v.cfg)
 	v.mu.Lock()
 	set := v.epoch.Load() == epoch && v.cache.SetWithTTL(key, e, 1, cacheTTL)
 	v.mu.Unlock()
@@ -308,16 +229,14 @@ func (v *Validator) lookup(ctx context.Context, d Digest, key uint64) (fillResul
 // Call it after the revocation is committed to the store.
 func (v *Validator) Revoked(d Digest) {
 	key := cacheKey(&d)
-	sticky := &entry{digest: d, state: stateRevoked, until: v.cfg.Clock().Add(v.cfg.CacheTTL)}
+	now := v.cfg.Clock()
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.epoch.Add(1)
-	if old, ok := v.cache.Get(key); ok && old != nil && old.matches(&d) && old.state != stateUnknown {
-		// Keep who owns it, so rejections can still be shown to the owner.
-		sticky.tokenID, sticky.owner, sticky.label, sticky.expiresAt = old.tokenID, old.owner, old.label, old.expiresAt
-	}
+	old, _ := v.cache.Get(key)
+	sticky, ttl := revokedEntry(d, old, now, v.cfg)
 	v.evictLocked(key)
-	v.cache.SetWithTTL(key, sticky, 1, v.cfg.CacheTTL)
+	v.cache.SetWithTTL(key, sticky, 1, ttl)
 }
 
 // Changed drops any cached result for d (its expiry changed) and discards
@@ -337,8 +256,9 @@ func (v *Validator) evictLocked(key uint64) {
 	v.cache.Wait()
 }
 
-// FlushAll drops every cached result, discards fills in flight, and asks the
-// store again whether it holds legacy tokens (assuming so if it cannot tell).
+// FlushAll drops every cached result (vault secrets included), discards
+// fills in flight, and asks the store again whether it holds legacy tokens
+// (assuming so if it cannot tell).
 func (v *Validator) FlushAll() {
 	v.mu.Lock()
 	v.epoch.Add(1)
@@ -348,34 +268,7 @@ func (v *Validator) FlushAll() {
 	v.refreshLegacy(context.Background(), true)
 }
 
-// refreshFilter syncs the prefilter (loading it when it could not be loaded
-// before) and reports a failure; until the first load succeeds, every miss
-// is looked up in the store.
-func (v *Validator) refreshFilter(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, v.cfg.LookupTimeout)
-	defer cancel()
-	if err := v.filter.load(ctx); err != nil {
-		v.report(fmt.Errorf("validator: %w", err))
-	}
-}
-
-// refreshLegacy asks the store whether it holds legacy tokens. On failure it
-// reports the error and, if assumeOnError, assumes it does; otherwise it
-// keeps the previous answer.
-func (v *Validator) refreshLegacy(ctx context.Context, assumeOnError bool) {
-	ctx, cancel := context.WithTimeout(ctx, v.cfg.LookupTimeout)
-	defer cancel()
-	has, err := v.store.HasLegacy(ctx)
-	if err != nil {
-		if assumeOnError {
-			v.legacy.Store(true)
-		}
-		v.report(fmt.Errorf("validator: checking for legacy tokens: %w", err))
-		return
-	}
-	v.legacy.Store(has)
-}
-
+// report hands a background error to cfg.OnError, if set.
 func (v *Validator) report(err error) {
 	if v.cfg.OnError != nil {
 		v.cfg.OnError(err)

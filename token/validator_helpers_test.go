@@ -11,22 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokengate/tokengate/internal/fakeclock"
 	"github.com/tokengate/tokengate/token"
 	"github.com/tokengate/tokengate/token/bolt"
 )
 
-// fakeClock is a settable clock for the Validator.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano())
-	return c
+// newFakeClock returns the tests' settable clock, at a fixed instant.
+func newFakeClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
-
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *fakeClock) Set(t time.Time)         { c.ns.Store(t.UnixNano()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // gate pauses one ByDigest call after it has read the real store.
 type gate struct {
@@ -118,7 +111,7 @@ type env struct {
 	t     testing.TB
 	ctx   context.Context
 	store *testStore
-	clock *fakeClock
+	clock *fakeclock.Clock
 	v     *token.Validator
 	errs  chan error
 }

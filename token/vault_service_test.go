@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tokengate/tokengate/internal/fakeclock"
 	"github.com/tokengate/tokengate/token"
 	"github.com/tokengate/tokengate/token/bolt"
 )
@@ -44,7 +45,7 @@ func (s *vaultCountStore) VaultSecret(ctx context.Context, owner, kind string) (
 type vaultEnv struct {
 	ctx    context.Context
 	store  *vaultCountStore
-	clock  *fakeClock
+	clock  *fakeclock.Clock
 	sealer *token.Sealer
 	v      *token.Validator
 	svc    *token.Service

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 )
 
 // Bounds of what the write-behind buffers keep in memory between flushes.
@@ -218,76 +217,4 @@ func (v *Validator) Flush(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Start starts the background loop: a flush every LastUsedFlush and a legacy
-// check every CacheTTL. It checks for legacy tokens first. Calling it again,
-// or after Close, does nothing.
-func (v *Validator) Start() {
-	v.lifeMu.Lock()
-	defer v.lifeMu.Unlock()
-	if v.started || v.stopped {
-		return
-	}
-	v.started = true
-	v.refreshLegacy(context.Background(), false)
-	ctx, cancel := context.WithCancel(context.Background())
-	v.cancel = cancel
-	v.loopDone = make(chan struct{})
-	go v.loop(ctx)
-}
-
-func (v *Validator) loop(ctx context.Context) {
-	defer close(v.loopDone)
-	flush := time.NewTicker(v.cfg.LastUsedFlush)
-	defer flush.Stop()
-	legacy := time.NewTicker(v.cfg.CacheTTL)
-	defer legacy.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-flush.C:
-			fctx, cancel := context.WithTimeout(ctx, v.cfg.LastUsedFlush)
-			if err := v.Flush(fctx); err != nil {
-				v.report(err)
-			}
-			cancel()
-		case <-legacy.C:
-			v.refreshLegacy(ctx, false)
-			v.refreshFilter(ctx)
-		}
-	}
-}
-
-// Close stops the background loop, flushes what is pending (within
-// LookupTimeout) and closes the cache; Validate then answers Unavailable. It
-// waits for Validate calls in progress. It does not close the store. Calling
-// it again returns the first result.
-func (v *Validator) Close() error {
-	v.lifeMu.Lock()
-	defer v.lifeMu.Unlock()
-	if v.stopped {
-		return v.closeErr
-	}
-	v.stopped = true
-	if v.cancel != nil {
-		v.cancel()
-		<-v.loopDone
-	}
-	// From here on, uses and rejections are written through: whatever a
-	// request records after the final flush took its batch is not lost.
-	v.wb.mu.Lock()
-	v.wb.closing = true
-	v.wb.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), v.cfg.LookupTimeout)
-	v.closeErr = v.Flush(ctx)
-	cancel()
-	v.closeMu.Lock()
-	v.closed = true
-	v.closeMu.Unlock()
-	v.mu.Lock()
-	v.cache.Close()
-	v.mu.Unlock()
-	return v.closeErr
 }

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/tokengate/tokengate/internal/fakeclock"
 	"github.com/tokengate/tokengate/token"
 	"github.com/tokengate/tokengate/token/bolt"
 	"github.com/tokengate/tokengate/token/postgres"
@@ -30,24 +31,6 @@ const testUserHeader = "X-Test-User"
 
 func headerIdentity(r *http.Request) string { return r.Header.Get(testUserHeader) }
 
-// fakeClock is a settable clock shared by the Service and the Handler.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is one portal over one real store, served by an httptest.Server.
 type env struct {
 	t     *testing.T
@@ -56,7 +39,7 @@ type env struct {
 	svc   *token.Service
 	h     *Handler
 	srv   *httptest.Server
-	clock *fakeClock
+	clock *fakeclock.Clock // shared by the Service and the Handler
 	logs  *observer.ObservedLogs
 	// sealer is the vault's, nil when envOptions.vault is false.
 	sealer *token.Sealer
@@ -91,7 +74,7 @@ func forEachStore(t *testing.T, opts envOptions, f func(t *testing.T, e *env)) {
 
 func newEnv(t *testing.T, kind string, opts envOptions) *env {
 	t.Helper()
-	e := &env{t: t, kind: kind, clock: &fakeClock{now: startTime}}
+	e := &env{t: t, kind: kind, clock: fakeclock.New(startTime)}
 	switch kind {
 	case "bolt":
 		s, err := bolt.Open(filepath.Join(t.TempDir(), "tokens.db"))

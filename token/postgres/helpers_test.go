@@ -76,9 +76,10 @@ func mustCreate(t testing.TB, s *postgres.Store, owner string, n int) []token.To
 
 // invalidation is one call a recorder received.
 type invalidation struct {
-	kind string // "revoked", "changed" or "flush"
-	d    token.Digest
-	at   time.Time
+	kind  string // "revoked", "changed", "vault" or "flush"
+	d     token.Digest
+	at    time.Time
+	owner string // of "vault"
 }
 
 // recorder is a token.Invalidator that records every call on a channel.
@@ -86,9 +87,15 @@ type recorder struct{ ch chan invalidation }
 
 func newRecorder() *recorder { return &recorder{ch: make(chan invalidation, 100000)} }
 
-func (r *recorder) Revoked(d token.Digest) { r.ch <- invalidation{"revoked", d, time.Now()} }
-func (r *recorder) Changed(d token.Digest) { r.ch <- invalidation{"changed", d, time.Now()} }
-func (r *recorder) FlushAll()              { r.ch <- invalidation{kind: "flush", at: time.Now()} }
+func (r *recorder) Revoked(d token.Digest) { r.record(invalidation{kind: "revoked", d: d}) }
+func (r *recorder) Changed(d token.Digest) { r.record(invalidation{kind: "changed", d: d}) }
+func (r *recorder) VaultChanged(o string)  { r.record(invalidation{kind: "vault", owner: o}) }
+func (r *recorder) FlushAll()              { r.record(invalidation{kind: "flush"}) }
+
+func (r *recorder) record(inv invalidation) {
+	inv.at = time.Now()
+	r.ch <- inv
+}
 
 // next returns the next call or fails the test after timeout.
 func (r *recorder) next(t testing.TB, timeout time.Duration, what string) invalidation {
@@ -112,12 +119,21 @@ func (r *recorder) expect(t testing.TB, kind string, d token.Digest) invalidatio
 	return inv
 }
 
+// expectVault fails unless the next call is VaultChanged(owner).
+func (r *recorder) expectVault(t testing.TB, owner string) {
+	t.Helper()
+	inv := r.next(t, 5*time.Second, "vault "+owner)
+	if inv.kind != "vault" || inv.owner != owner {
+		t.Fatalf("got %s %s %q, want vault %q", inv.kind, inv.d, inv.owner, owner)
+	}
+}
+
 // quiet fails if any call arrives within d.
 func (r *recorder) quiet(t testing.TB, d time.Duration) {
 	t.Helper()
 	select {
 	case inv := <-r.ch:
-		t.Fatalf("unexpected %s %s", inv.kind, inv.d)
+		t.Fatalf("unexpected %s %s %q", inv.kind, inv.d, inv.owner)
 	case <-time.After(d):
 	}
 }

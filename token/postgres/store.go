@@ -11,11 +11,14 @@
 //
 //	r:<digest hex>   the token with this SHA-256 digest was revoked (Revoke, RevokeOwner)
 //	c:<digest hex>   the token's expiry changed (CapExpiry, up to 100 tokens)
+//	v:<owner>        the owner's vault secrets changed (PutVaultSecret, DeleteVaultSecret)
 //	flush            drop every cached result (Import; CapExpiry of more than 100 tokens;
-//	                 every vault change: PutVaultSecret, DeleteVaultSecret)
+//	                 a vault change of an owner longer than 1000 bytes)
 //
 // <digest hex> is the 64-character lower-case hex digest; a digest is not a
-// secret. [Store.Watch] maps the payloads onto a token.Invalidator.
+// secret, nor is an owner (the user id). Instances of earlier versions
+// report v: as malformed and ignore it, keeping vault secrets up to
+// cache_ttl. [Store.Watch] maps the payloads onto a token.Invalidator.
 package postgres
 
 import (

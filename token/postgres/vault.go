@@ -40,19 +40,28 @@ func checkVaultKey(op, owner, kind string) error {
 	return nil
 }
 
-// vaultChanged records a vault change in tx and notifies "flush": every
-// instance's Validator then drops its cached vault secrets (vault changes
-// are rare; a flush needs no new payload).
+// vaultChanged records a vault change of e.Owner in tx and notifies
+// PayloadVault with the owner: every instance's Validator then drops that
+// person's cached vault secrets, nobody else's and no token's.
 func vaultChanged(ctx context.Context, tx pgx.Tx, e token.Event) error {
-	if err := notify(ctx, tx, []string{PayloadFlush}); err != nil {
+	if err := notify(ctx, tx, []string{vaultPayload(e.Owner)}); err != nil {
 		return err
 	}
 	return insertEvents(ctx, tx, []token.Event{e})
 }
 
+// vaultPayload is the notification of a change to owner's vault:
+// PayloadVault+owner, or PayloadFlush for an owner too long to carry.
+func vaultPayload(owner string) string {
+	if len(owner) > maxVaultPayloadOwner {
+		return PayloadFlush
+	}
+	return PayloadVault + owner
+}
+
 // PutVaultSecret inserts or replaces the secret of (v.Owner, v.Kind), records
-// an EventVault "set" dated v.UpdatedAt and notifies "flush", in one
-// transaction; see token.VaultStore.
+// an EventVault "set" dated v.UpdatedAt and notifies the owner's vault
+// change, in one transaction; see token.VaultStore.
 func (s *Store) PutVaultSecret(ctx context.Context, v token.VaultSecret, actor string) error {
 	const op = "put vault secret"
 	if err := checkVaultKey(op, v.Owner, v.Kind); err != nil {
@@ -132,8 +141,9 @@ func (s *Store) VaultSecrets(ctx context.Context, owner string) ([]token.VaultSe
 }
 
 // DeleteVaultSecret removes the secret of (owner, kind), records an
-// EventVault "deleted" dated at and notifies "flush", in one transaction;
-// token.ErrNotFound (and no event) when there is none. See token.VaultStore.
+// EventVault "deleted" dated at and notifies the owner's vault change, in
+// one transaction; token.ErrNotFound (and no event) when there is none. See
+// token.VaultStore.
 func (s *Store) DeleteVaultSecret(ctx context.Context, owner, kind, actor string, at time.Time) error {
 	const op = "delete vault secret"
 	if err := checkVaultKey(op, owner, kind); err != nil {

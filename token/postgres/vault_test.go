@@ -37,64 +37,27 @@ func sealedSecret(t *testing.T, s *token.Sealer, owner, kind, plain string) toke
 		UpdatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 }
 
-// TestVaultNotifiesFlush checks that every committed vault change, and only
-// a committed one, sends "flush" to the other instances.
-func TestVaultNotifiesFlush(t *testing.T) {
-	a, dsn := fresh(t, postgres.Options{})
-	b := open(t, dsn, postgres.Options{SkipMigrate: true})
-	inv := newRecorder()
-	watch(t, b, inv)
-	ctx := context.Background()
-	sl := testSealer(t)
-
-	v := sealedSecret(t, sl, "alice", "jira", "jira-token-one-1111")
-	if err := a.PutVaultSecret(ctx, v, "alice"); err != nil {
-		t.Fatalf("PutVaultSecret: %v", err)
-	}
-	inv.expect(t, "flush", token.Digest{})
-	if err := a.PutVaultSecret(ctx, sealedSecret(t, sl, "alice", "jira", "jira-token-two-2222"), "alice"); err != nil {
-		t.Fatalf("PutVaultSecret (replace): %v", err)
-	}
-	inv.expect(t, "flush", token.Digest{})
-
-	// Reads and refused changes send nothing.
-	if _, err := a.VaultSecret(ctx, "alice", "jira"); err != nil {
-		t.Fatalf("VaultSecret: %v", err)
-	}
-	if _, err := a.VaultSecrets(ctx, "alice"); err != nil {
-		t.Fatalf("VaultSecrets: %v", err)
-	}
-	if err := a.DeleteVaultSecret(ctx, "alice", "app", "alice", time.Now()); !errors.Is(err, token.ErrNotFound) {
-		t.Fatalf("DeleteVaultSecret of nothing = %v, want ErrNotFound", err)
-	}
-	bad := v
-	bad.Ciphertext = nil
-	if err := a.PutVaultSecret(ctx, bad, "alice"); !errors.Is(err, token.ErrInvalidInput) {
-		t.Fatalf("PutVaultSecret without ciphertext = %v, want ErrInvalidInput", err)
-	}
-	inv.quiet(t, 150*time.Millisecond)
-
-	if err := a.DeleteVaultSecret(ctx, "alice", "jira", "carol", time.Now()); err != nil {
-		t.Fatalf("DeleteVaultSecret: %v", err)
-	}
-	inv.expect(t, "flush", token.Digest{})
-	inv.quiet(t, 100*time.Millisecond)
-}
-
-// flushSignal is the Validator as Invalidator, signalling each FlushAll.
-type flushSignal struct {
+// signalling is the Validator as Invalidator, signalling each FlushAll as
+// "flush" and each VaultChanged as "vault <owner>".
+type signalling struct {
 	*token.Validator
-	flushed chan struct{}
+	calls chan string
 }
 
-func (f flushSignal) FlushAll() {
-	f.Validator.FlushAll()
-	f.flushed <- struct{}{}
+func (s signalling) FlushAll() {
+	s.Validator.FlushAll()
+	s.calls <- "flush"
 }
 
-// TestVaultChangeReachesOtherInstance: instance B's Validator caches a vault
-// secret (a change behind its back is not seen) until a change made through
-// instance A arrives as a flush.
+func (s signalling) VaultChanged(owner string) {
+	s.Validator.VaultChanged(owner)
+	s.calls <- "vault " + owner
+}
+
+// TestVaultChangeReachesOtherInstance: instance B's Validator caches vault
+// secrets (a change behind its back is not seen) until a change made through
+// instance A arrives as VaultChanged of that owner — never as a flush, so
+// another person's cached secret stays cached.
 func TestVaultChangeReachesOtherInstance(t *testing.T) {
 	a, dsn := fresh(t, postgres.Options{})
 	b := open(t, dsn, postgres.Options{SkipMigrate: true})
@@ -103,53 +66,65 @@ func TestVaultChangeReachesOtherInstance(t *testing.T) {
 		t.Fatalf("NewValidator: %v", err)
 	}
 	t.Cleanup(func() { _ = v.Close() })
-	sig := flushSignal{Validator: v, flushed: make(chan struct{}, 100)}
+	sig := signalling{Validator: v, calls: make(chan string, 100)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Watch(ctx, sig) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFlush := func(what string) {
+	wait := func(want, what string) {
 		t.Helper()
 		select {
-		case <-sig.flushed:
+		case got := <-sig.calls:
+			if got != want {
+				t.Fatalf("%s: got %s, want %s", what, got, want)
+			}
 		case <-time.After(5 * time.Second):
-			t.Fatalf("no flush within 5s: %s", what)
+			t.Fatalf("no %s within 5s: %s", want, what)
 		}
 	}
-	waitFlush("the watcher's first connect")
+	wait("flush", "the watcher's first connect")
 
 	sl := testSealer(t)
 	if err := a.PutVaultSecret(ctx, sealedSecret(t, sl, "alice", "jira", "first-secret-1111"), "alice"); err != nil {
 		t.Fatalf("PutVaultSecret: %v", err)
 	}
-	waitFlush("after the first put")
-	if got, err := v.VaultCredential(ctx, sl, "alice", "jira"); err != nil || got != "first-secret-1111" {
-		t.Fatalf("VaultCredential = %v (first secret: %v), want the first secret", err, got == "first-secret-1111")
+	wait("vault alice", "after the first put")
+	if err := a.PutVaultSecret(ctx, sealedSecret(t, sl, "bob", "jira", "bob-secret-1111"), "bob"); err != nil {
+		t.Fatalf("PutVaultSecret: %v", err)
 	}
+	wait("vault bob", "after bob's put")
+	credential := func(owner, want, what string) {
+		t.Helper()
+		if got, err := v.VaultCredential(ctx, sl, owner, "jira"); err != nil || got != want {
+			t.Fatalf("VaultCredential(%s) %s = %v (the expected secret: %v), want %s", owner, what, err, got == want, want)
+		}
+	}
+	credential("alice", "first-secret-1111", "after the first put")
+	credential("bob", "bob-secret-1111", "after bob's put")
 
 	// Changed behind the stores' back (no notification): B keeps its cache.
-	behind := sealedSecret(t, sl, "alice", "jira", "behind-secret-2222")
-	if _, err := connect(t, dsn).Exec(ctx, `UPDATE vault_secrets SET ciphertext = $1 WHERE owner = 'alice'`, behind.Ciphertext); err != nil {
-		t.Fatalf("updating behind the store's back: %v", err)
+	for owner, plain := range map[string]string{"alice": "behind-secret-2222", "bob": "bob-behind-2222"} {
+		behind := sealedSecret(t, sl, owner, "jira", plain)
+		if _, err := connect(t, dsn).Exec(ctx, `UPDATE vault_secrets SET ciphertext = $1 WHERE owner = $2`, behind.Ciphertext, owner); err != nil {
+			t.Fatalf("updating behind the store's back: %v", err)
+		}
 	}
-	if got, err := v.VaultCredential(ctx, sl, "alice", "jira"); err != nil || got != "first-secret-1111" {
-		t.Fatalf("VaultCredential after a silent change = %v (still cached: %v), want the cached first secret", err, got == "first-secret-1111")
-	}
+	credential("alice", "first-secret-1111", "after a silent change (still cached)")
 
 	if err := a.PutVaultSecret(ctx, sealedSecret(t, sl, "alice", "jira", "third-secret-3333"), "alice"); err != nil {
 		t.Fatalf("PutVaultSecret: %v", err)
 	}
-	waitFlush("after the second put")
-	if got, err := v.VaultCredential(ctx, sl, "alice", "jira"); err != nil || got != "third-secret-3333" {
-		t.Fatalf("VaultCredential after A's change = %v (third secret: %v), want the third secret", err, got == "third-secret-3333")
-	}
+	wait("vault alice", "after the second put")
+	credential("alice", "third-secret-3333", "after A's change")
+	credential("bob", "bob-secret-1111", "after alice's change (bob's entry stays cached)")
 	if err := a.DeleteVaultSecret(ctx, "alice", "jira", "alice", time.Now()); err != nil {
 		t.Fatalf("DeleteVaultSecret: %v", err)
 	}
-	waitFlush("after the delete")
+	wait("vault alice", "after the delete")
 	if _, err := v.VaultCredential(ctx, sl, "alice", "jira"); !errors.Is(err, token.ErrNotFound) {
 		t.Fatalf("VaultCredential after A's delete = %v, want ErrNotFound", err)
 	}
+	credential("bob", "bob-secret-1111", "after alice's delete")
 }
 
 // TestVaultMigrationUpgradesVersion1 migrates a database to version 1 (the

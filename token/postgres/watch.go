@@ -24,7 +24,14 @@ const (
 	PayloadChanged = "c:"
 	// PayloadFlush asks every instance to drop all cached results.
 	PayloadFlush = "flush"
+	// PayloadVault prefixes the owner whose vault secrets changed.
+	PayloadVault = "v:"
 )
+
+// maxVaultPayloadOwner is the longest owner a PayloadVault notification
+// carries (NOTIFY payloads must stay under 8000 bytes); a vault change of a
+// longer one, which the Service never lets through, notifies PayloadFlush.
+const maxVaultPayloadOwner = 1000
 
 // Watch implements token.Watcher: it LISTENs on Channel on a dedicated
 // connection (not one of the pool's; application_name is the pool's plus
@@ -125,6 +132,13 @@ func dispatch(inv token.Invalidator, payload string) error {
 		inv.FlushAll()
 		return nil
 	}
+	if owner, ok := strings.CutPrefix(payload, PayloadVault); ok {
+		if owner == "" {
+			return fmt.Errorf("malformed %s payload %q: no owner", Channel, payload)
+		}
+		inv.VaultChanged(owner)
+		return nil
+	}
 	var apply func(token.Digest)
 	var hexDigest string
 	switch {
@@ -133,8 +147,8 @@ func dispatch(inv token.Invalidator, payload string) error {
 	case strings.HasPrefix(payload, PayloadChanged):
 		apply, hexDigest = inv.Changed, payload[len(PayloadChanged):]
 	default:
-		return fmt.Errorf("malformed %s payload %q: want %q, %q<digest> or %q<digest>",
-			Channel, truncate(payload, 80), PayloadFlush, PayloadRevoked, PayloadChanged)
+		return fmt.Errorf("malformed %s payload %q: want %q, %q<digest>, %q<digest> or %q<owner>",
+			Channel, truncate(payload, 80), PayloadFlush, PayloadRevoked, PayloadChanged, PayloadVault)
 	}
 	d, err := token.ParseDigestHex(hexDigest)
 	if err != nil {

@@ -121,6 +121,65 @@ func TestWatchPayloads(t *testing.T) {
 	inv.quiet(t, 100*time.Millisecond)
 }
 
+// TestWatchVaultChanged: every committed vault change through store A, and
+// only a committed one, reaches the Invalidator watching through store B
+// (another instance) as VaultChanged of the owner — never as FlushAll, so
+// one person storing a Jira API token leaves every token cache alone. An
+// owner too long for a payload falls back to a flush.
+func TestWatchVaultChanged(t *testing.T) {
+	a, dsn := fresh(t, postgres.Options{})
+	b := open(t, dsn, postgres.Options{SkipMigrate: true})
+	inv := newRecorder()
+	watch(t, b, inv)
+	ctx := context.Background()
+	sl := testSealer(t)
+
+	v := sealedSecret(t, sl, "alice", "jira", "jira-token-one-1111")
+	if err := a.PutVaultSecret(ctx, v, "alice"); err != nil {
+		t.Fatalf("PutVaultSecret: %v", err)
+	}
+	inv.expectVault(t, "alice")
+	if err := a.PutVaultSecret(ctx, sealedSecret(t, sl, "alice", "jira", "jira-token-two-2222"), "alice"); err != nil {
+		t.Fatalf("PutVaultSecret (replace): %v", err)
+	}
+	inv.expectVault(t, "alice")
+	// Any owner text is carried as is: spaces, colons, non-ASCII.
+	const odd = " Zoë O'Brien: v:x "
+	if err := a.PutVaultSecret(ctx, sealedSecret(t, sl, odd, "tempo", "tempo-token-3333"), "admin"); err != nil {
+		t.Fatalf("PutVaultSecret (odd owner): %v", err)
+	}
+	inv.expectVault(t, odd)
+
+	// Reads and refused changes send nothing.
+	if _, err := a.VaultSecret(ctx, "alice", "jira"); err != nil {
+		t.Fatalf("VaultSecret: %v", err)
+	}
+	if _, err := a.VaultSecrets(ctx, "alice"); err != nil {
+		t.Fatalf("VaultSecrets: %v", err)
+	}
+	if err := a.DeleteVaultSecret(ctx, "alice", "app", "alice", time.Now()); !errors.Is(err, token.ErrNotFound) {
+		t.Fatalf("DeleteVaultSecret of nothing = %v, want ErrNotFound", err)
+	}
+	bad := v
+	bad.Ciphertext = nil
+	if err := a.PutVaultSecret(ctx, bad, "alice"); !errors.Is(err, token.ErrInvalidInput) {
+		t.Fatalf("PutVaultSecret without ciphertext = %v, want ErrInvalidInput", err)
+	}
+	inv.quiet(t, 150*time.Millisecond)
+
+	if err := a.DeleteVaultSecret(ctx, "alice", "jira", "carol", time.Now()); err != nil {
+		t.Fatalf("DeleteVaultSecret: %v", err)
+	}
+	inv.expectVault(t, "alice")
+
+	long := strings.Repeat("x", 1001)
+	if err := a.PutVaultSecret(ctx, sealedSecret(t, sl, long, "jira", "long-owner-4444"), "admin"); err != nil {
+		t.Fatalf("PutVaultSecret (1001-byte owner): %v", err)
+	}
+	inv.expect(t, "flush", token.Digest{})
+	inv.quiet(t, 100*time.Millisecond)
+}
+
 // TestWatchReconnect kills the listening backend: Watch must reconnect by
 // itself, call FlushAll again, report the loss, and deliver later revocations.
 func TestWatchReconnect(t *testing.T) {
@@ -228,7 +287,7 @@ func TestMalformedPayloads(t *testing.T) {
 	watch(t, s, inv)
 	ctx := context.Background()
 	conn := connect(t, dsn)
-	junk := []string{"garbage", "r:zz", "c:" + strings.Repeat("a", 63), "r:", "FLUSH", "x:" + strings.Repeat("0", 64)}
+	junk := []string{"garbage", "r:zz", "c:" + strings.Repeat("a", 63), "r:", "FLUSH", "x:" + strings.Repeat("0", 64), "v:", "V:alice"}
 	for _, p := range junk {
 		if _, err := conn.Exec(ctx, `SELECT pg_notify($1, $2)`, postgres.Channel, p); err != nil {
 			t.Fatalf("notify %q: %v", p, err)
@@ -239,6 +298,10 @@ func TestMalformedPayloads(t *testing.T) {
 		t.Fatalf("notify: %v", err)
 	}
 	inv.expect(t, "changed", d)
+	if _, err := conn.Exec(ctx, `SELECT pg_notify($1, $2)`, postgres.Channel, postgres.PayloadVault+"carol"); err != nil {
+		t.Fatalf("notify: %v", err)
+	}
+	inv.expectVault(t, "carol")
 	inv.quiet(t, 50*time.Millisecond)
 	logged := errs.all()
 	if len(logged) != len(junk) {

@@ -21,7 +21,7 @@ const Timeout = 60 * time.Second
 // Run runs the conformance suite against the stores open returns. open is
 // called once per subtest and must return a fresh, empty store, closing it
 // itself when the subtest ends (t.Cleanup). The suite uses only the
-// token.Store interface.
+// token.Store interface, and token.Watcher when the store implements it.
 //
 // Beyond the doc comments of token.Store the suite pins these choices: ties
 // in List are broken by ascending ID; the EventCreate of a token is dated
@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) token.Store) {
 		{"VaultEvents", testVaultEvents},
 		{"VaultInput", testVaultInput},
 		{"VaultConcurrency", testVaultConcurrency},
+		{"VaultInvalidation", testVaultInvalidation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
