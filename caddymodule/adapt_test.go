@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
 )
 
@@ -96,7 +97,7 @@ func TestQuickstartAsJSON(t *testing.T) {
 	if r2.StatusCode != http.StatusCreated || created.Token == "" {
 		t.Fatalf("create through the portal: %d", r2.StatusCode)
 	}
-	resp, body := get(t, base+"/odata/Projects", basic("alice", created.Token), nil)
+	resp, body := get(t, base+"/odata/Projects", basicauth.Header("alice", created.Token), nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"@odata.context"`) {
 		t.Fatalf("feed with the token: %d %s", resp.StatusCode, body)
 	}

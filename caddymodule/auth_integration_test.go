@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"github.com/tokengate/tokengate/token"
 )
 
@@ -56,12 +57,12 @@ func TestAuthInsideCaddy(t *testing.T) {
 				{"not basic", "Bearer " + valid.Secret},
 				{"bad base64", "Basic !!!not-base64"},
 				{"missing colon", "Basic " + b64("alice"+valid.Secret)},
-				{"empty password", basic("u1", "")},
-				{"junk checksum", basic("u2", junk)},
-				{"unknown token", basic("u3", unknown)},
-				{"expired token", basic("u4", expiredSecret)},
-				{"revoked token", basic("u5", revoked.Secret)},
-				{"legacy-looking junk", basic("u6", "hunter2hunter2hunter2")},
+				{"empty password", basicauth.Header("u1", "")},
+				{"junk checksum", basicauth.Header("u2", junk)},
+				{"unknown token", basicauth.Header("u3", unknown)},
+				{"expired token", basicauth.Header("u4", expiredSecret)},
+				{"revoked token", basicauth.Header("u5", revoked.Secret)},
+				{"legacy-looking junk", basicauth.Header("u6", "hunter2hunter2hunter2")},
 			}
 			for _, c := range cases {
 				resp, body := get(t, feed, c.authz, nil)
@@ -77,7 +78,7 @@ func TestAuthInsideCaddy(t *testing.T) {
 			}
 
 			// Success: identity set, Authorization and spoofed identity headers gone.
-			resp, body := get(t, feed, basic("alice", valid.Secret), map[string]string{
+			resp, body := get(t, feed, basicauth.Header("alice", valid.Secret), map[string]string{
 				"X-Authenticated-User": "mallory",
 				"X-Access-Token-Id":    "forged",
 				"X_Authenticated_User": "mallory", // CGI/WSGI backends read _ as -
@@ -105,20 +106,20 @@ func TestAuthInsideCaddy(t *testing.T) {
 			// The user name is not part of the credential by default.
 			// A token pasted into the user name field too (with a stray
 			// space): accepted, and the mismatch log must not carry it.
-			if s := status(t, feed, basic(" "+valid.Secret, valid.Secret)); s != http.StatusOK {
+			if s := status(t, feed, basicauth.Header(" "+valid.Secret, valid.Secret)); s != http.StatusOK {
 				t.Errorf("token as user name and password: %d, want 200", s)
 			}
-			if s := status(t, feed, basic("somebody-else", valid.Secret)); s != http.StatusOK {
+			if s := status(t, feed, basicauth.Header("somebody-else", valid.Secret)); s != http.StatusOK {
 				t.Errorf("user name mismatch with match_username off: %d, want 200", s)
 			}
 
 			// Failures never lock a valid token out (TestHostileFloods has the floods).
 			for i := 0; i < 5; i++ {
-				if s := status(t, feed, basic("alice", unknown)); s != http.StatusUnauthorized {
+				if s := status(t, feed, basicauth.Header("alice", unknown)); s != http.StatusUnauthorized {
 					t.Fatalf("failure %d: status %d, want 401", i, s)
 				}
 			}
-			if s := status(t, feed, basic("alice", valid.Secret)); s != http.StatusOK {
+			if s := status(t, feed, basicauth.Header("alice", valid.Secret)); s != http.StatusOK {
 				t.Errorf("valid token after failures under its owner's name: %d, want 200", s)
 			}
 
@@ -164,10 +165,10 @@ func TestMatchUsernameOn(t *testing.T) {
 	kind, dir, c := seededBolt(t, "alice")
 	up := newEchoUpstream(t)
 	_, base := startGate(t, kind, dir, up.URL, "match_username on")
-	if s := status(t, base+"/odata/x", basic("bob", c.Secret)); s != http.StatusUnauthorized {
+	if s := status(t, base+"/odata/x", basicauth.Header("bob", c.Secret)); s != http.StatusUnauthorized {
 		t.Errorf("mismatch: %d, want 401", s)
 	}
-	if s := status(t, base+"/odata/x", basic("alice", c.Secret)); s != http.StatusOK {
+	if s := status(t, base+"/odata/x", basicauth.Header("alice", c.Secret)); s != http.StatusOK {
 		t.Errorf("match: %d, want 200", s)
 	}
 }

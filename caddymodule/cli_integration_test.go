@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
 	"github.com/tokengate/tokengate/token"
 )
@@ -89,10 +90,10 @@ func TestTokensCommands(t *testing.T) {
 			// The legacy token works through the proxy (any format, by digest).
 			inst := testcaddy.Start(t, cfg, testcaddy.Options{Dir: dir, Env: kind.env, ReadyURL: fmt.Sprintf("http://127.0.0.1:%d/plain/", port)})
 			feed := fmt.Sprintf("http://127.0.0.1:%d/odata/x", port)
-			if s := status(t, feed, basic("dave", legacySecret)); s != http.StatusOK {
+			if s := status(t, feed, basicauth.Header("dave", legacySecret)); s != http.StatusOK {
 				t.Fatalf("legacy token through the proxy: %d", s)
 			}
-			if s := status(t, feed, basic("carol", carolSecret)); s != http.StatusOK {
+			if s := status(t, feed, basicauth.Header("carol", carolSecret)); s != http.StatusOK {
 				t.Fatalf("legacy token imported by digest: %d", s)
 			}
 			inst.Stop() // bolt is locked while running

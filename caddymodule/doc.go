@@ -13,8 +13,11 @@
 //     leaves the running config serving (Caddy starts a config's apps in
 //     random order, so opening in Start would let the doomed config's server
 //     answer 503s). A reload shares the open store and the warm cache, so its
-//     Provision is cheap. Validating a config opens no store: it works beside
-//     a running server and never touches the database.
+//     Provision is cheap. Validating a config (`caddy validate`, `caddy adapt
+//     --validate`, in any binary that imports this package) opens no store:
+//     it works beside a running server and never touches the database. Caddy
+//     gives a module no signal for that, so the package recognizes the
+//     command itself (see CheckConfigOnly and checkonly.go).
 //   - Cache lifetimes, flush intervals and windows are at least 10ms (a bare
 //     JSON number is nanoseconds).
 //   - No rate limit refuses a request: unknown tokens cost no store lookup

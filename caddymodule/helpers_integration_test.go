@@ -2,7 +2,6 @@ package caddymodule_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -175,10 +174,6 @@ func seed(t testing.TB, st token.Store, owner, label string) token.Created {
 		t.Fatalf("seed %s/%s: %v", owner, label, err)
 	}
 	return c
-}
-
-func basic(user, pass string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
 
 // get sends GET url with the given Authorization (none when "") and extra headers.

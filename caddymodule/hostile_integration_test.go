@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
 	"github.com/tokengate/tokengate/token"
 )
@@ -46,7 +47,7 @@ func TestHostileFloods(t *testing.T) {
 			up := newEchoUpstream(t)
 			inst, base := startGate(t, kind, dir, up.URL, "")
 			feed := base + "/odata/Issues"
-			if s := status(t, feed, basic("alice", cached.Secret)); s != http.StatusOK {
+			if s := status(t, feed, basicauth.Header("alice", cached.Secret)); s != http.StatusOK {
 				t.Fatalf("warm-up: %d", s)
 			}
 			lookups := storeLookups(t, inst)
@@ -57,20 +58,20 @@ func TestHostileFloods(t *testing.T) {
 			var auths []string
 			for i := 0; i < 100; i++ { // wrong passwords for alice
 				unknown, _ := token.Generate()
-				auths = append(auths, basic("alice", unknown))
+				auths = append(auths, basicauth.Header("alice", unknown))
 			}
 			for i := 0; i < 150; i++ { // unknown tokens, rotating user names
 				unknown, _ := token.Generate()
 				u := fmt.Sprintf("rotating-user-%03d", i)
 				rotated = append(rotated, u)
-				auths = append(auths, basic(u, unknown))
+				auths = append(auths, basicauth.Header(u, unknown))
 			}
 			for i := 0; i < 50; i++ { // unparseable headers
 				auths = append(auths, fmt.Sprintf("Basic !!%d-not-base64", i))
 			}
 			sendAll(t, feed, auths, 16, http.StatusUnauthorized)
 			// A legacy secret typed as the user name, with a wrong password.
-			if s := status(t, feed, basic(legacySecret, "wrong-password-123")); s != http.StatusUnauthorized {
+			if s := status(t, feed, basicauth.Header(legacySecret, "wrong-password-123")); s != http.StatusUnauthorized {
 				t.Fatalf("legacy secret as user name: %d, want 401", s)
 			}
 			floodFromManyIPs(t, feed, 200, 10)
@@ -78,16 +79,16 @@ func TestHostileFloods(t *testing.T) {
 			if got := storeLookups(t, inst) - lookups; got > 3 {
 				t.Errorf("the floods made %v store lookups, want (almost) none: the prefilter refuses unknown tokens", got)
 			}
-			if s := status(t, feed, basic("alice", cached.Secret)); s != http.StatusOK {
+			if s := status(t, feed, basicauth.Header("alice", cached.Secret)); s != http.StatusOK {
 				t.Errorf("alice's cached token after the floods: %d, want 200", s)
 			}
 			fresh := createVia(t, base, "alice", "created after the floods")
-			if s := status(t, feed, basic("alice", fresh)); s != http.StatusOK {
+			if s := status(t, feed, basicauth.Header("alice", fresh)); s != http.StatusOK {
 				t.Errorf("a never-used valid token after the floods: %d, want 200", s)
 			}
 			// The legacy secret as user name with a valid password: the
 			// mismatch is logged, the user name is not.
-			if s := status(t, feed, basic(legacySecret, cached.Secret)); s != http.StatusOK {
+			if s := status(t, feed, basicauth.Header(legacySecret, cached.Secret)); s != http.StatusOK {
 				t.Errorf("valid token with a legacy secret as user name: %d, want 200", s)
 			}
 

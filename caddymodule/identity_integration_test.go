@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"github.com/tokengate/tokengate/token"
 )
 
@@ -129,7 +130,7 @@ func TestIdentityReachesUpstreamExactly(t *testing.T) {
 			up := newTrailerUpstream(t)
 			_, base := startGate(t, kind, dir, up.URL, "inject_vault jira X-Jira-Api-Token")
 			host := strings.TrimPrefix(base, "http://")
-			authz := basic("alice", alice.Secret)
+			authz := basicauth.Header("alice", alice.Secret)
 
 			// exact checks what the upstream received for path: exactly
 			// tokengate's identity and vault headers, and nothing forged.

@@ -2,6 +2,7 @@ package caddymodule_test
 
 import (
 	"context"
+	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"net/http"
 	"strings"
 	"testing"
@@ -23,7 +24,7 @@ func TestLastUsedSurvivesOddAgents(t *testing.T) {
 		{"alice", alice.Secret, "PowerBI \xff\xfe odd"},
 		{"bob", bob.Secret, "Microsoft.Data.Mashup"},
 	} {
-		resp, _ := get(t, base+"/odata/x", basic(c.user, c.secret), map[string]string{"User-Agent": c.agent})
+		resp, _ := get(t, base+"/odata/x", basicauth.Header(c.user, c.secret), map[string]string{"User-Agent": c.agent})
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: %d", c.user, resp.StatusCode)
 		}

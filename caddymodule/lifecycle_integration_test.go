@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
 )
 
@@ -21,7 +22,7 @@ func TestValidateDoesNoIO(t *testing.T) {
 	kind, dir, c := seededBolt(t, "alice")
 	up := newEchoUpstream(t)
 	_, base := startGate(t, kind, dir, up.URL, "")
-	if s := status(t, base+"/odata/x", basic("alice", c.Secret)); s != http.StatusOK {
+	if s := status(t, base+"/odata/x", basicauth.Header("alice", c.Secret)); s != http.StatusOK {
 		t.Fatalf("running instance: %d", s)
 	}
 	validate := func(caddyfile string) (string, error) {
@@ -65,7 +66,7 @@ func TestValidateDoesNoIO(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "is locked by another process") {
 		t.Errorf("second server on the same bolt file: %v, want the lock error:\n%s", err, out)
 	}
-	if s := status(t, base+"/odata/x", basic("alice", c.Secret)); s != http.StatusOK {
+	if s := status(t, base+"/odata/x", basicauth.Header("alice", c.Secret)); s != http.StatusOK {
 		t.Errorf("the first server after all this: %d, want 200", s)
 	}
 }
@@ -79,7 +80,7 @@ func TestFailedReloadKeepsServing(t *testing.T) {
 	port := testcaddy.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	inst := testcaddy.Start(t, gateCaddyfile(kind.directive, port, up.URL, ""), testcaddy.Options{Dir: dir, ReadyURL: base + "/plain/"})
-	authz := basic("alice", c.Secret)
+	authz := basicauth.Header("alice", c.Secret)
 
 	// Another process holds the second bolt file.
 	otherDir := t.TempDir()

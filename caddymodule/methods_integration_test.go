@@ -1,6 +1,7 @@
 package caddymodule_test
 
 import (
+	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -25,6 +26,9 @@ func TestMethods(t *testing.T) {
 	})
 	inst, base := startGate(t, kind, dir, up.URL, "")
 	feed := base + "/odata/Issues"
+	// A new connection per request: a kept-alive one that a reload closes
+	// fails a POST (not retried: not idempotent) with EOF.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	do := func(method, authz string) *http.Response {
 		t.Helper()
 		req, err := http.NewRequest(method, feed, strings.NewReader("x"))
@@ -34,7 +38,7 @@ func TestMethods(t *testing.T) {
 		if authz != "" {
 			req.Header.Set("Authorization", authz)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("%s: %v", method, err)
 		}
@@ -42,7 +46,7 @@ func TestMethods(t *testing.T) {
 		return resp
 	}
 	for _, m := range []string{"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND"} {
-		for _, authz := range []string{basic("alice", c.Secret), ""} {
+		for _, authz := range []string{basicauth.Header("alice", c.Secret), ""} {
 			resp := do(m, authz)
 			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" {
 				t.Errorf("%s (credential %v): %d Allow %q, want 405 with Allow: GET, HEAD", m, authz != "", resp.StatusCode, resp.Header.Get("Allow"))
@@ -53,7 +57,7 @@ func TestMethods(t *testing.T) {
 		t.Errorf("the upstream saw %d requests with refused methods", n)
 	}
 	for _, m := range []string{"GET", "HEAD"} {
-		if resp := do(m, basic("alice", c.Secret)); resp.StatusCode != http.StatusOK {
+		if resp := do(m, basicauth.Header("alice", c.Secret)); resp.StatusCode != http.StatusOK {
 			t.Errorf("%s with a valid token: %d, want 200", m, resp.StatusCode)
 		}
 	}
@@ -65,7 +69,7 @@ func TestMethods(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reload with methods GET HEAD POST: %v\n%s", err, out)
 	}
-	if resp := do("POST", basic("alice", c.Secret)); resp.StatusCode != http.StatusOK {
+	if resp := do("POST", basicauth.Header("alice", c.Secret)); resp.StatusCode != http.StatusOK {
 		t.Errorf("POST after methods GET HEAD POST: %d, want 200", resp.StatusCode)
 	}
 	if resp := do("POST", ""); resp.StatusCode != http.StatusUnauthorized {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
 )
 
@@ -36,7 +37,7 @@ http://127.0.0.1:%d {
 		if resp.StatusCode != http.StatusUnauthorized || body != "" {
 			t.Errorf("%s without a token: %d %q, want 401 with an empty body", path, resp.StatusCode, body)
 		}
-		if resp, _ := get(t, base+path, basic("alice", c.Secret), nil); resp.StatusCode != http.StatusOK {
+		if resp, _ := get(t, base+path, basicauth.Header("alice", c.Secret), nil); resp.StatusCode != http.StatusOK {
 			t.Errorf("%s with a token: %d, want 200", path, resp.StatusCode)
 		}
 	}

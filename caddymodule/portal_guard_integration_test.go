@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
 )
 
@@ -45,7 +46,7 @@ http://127.0.0.1:%d {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("create with a token as identity: %d, want 403", resp.StatusCode)
 	}
-	if r, body := get(t, base+"/tokens/api/tokens", basic("alice", c.Secret), nil); r.StatusCode != http.StatusForbidden || !strings.Contains(body, "sign-in") {
+	if r, body := get(t, base+"/tokens/api/tokens", basicauth.Header("alice", c.Secret), nil); r.StatusCode != http.StatusForbidden || !strings.Contains(body, "sign-in") {
 		t.Fatalf("list with a token as identity: %d %s", r.StatusCode, body)
 	}
 }

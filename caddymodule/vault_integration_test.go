@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
 	"github.com/tokengate/tokengate/token"
 )
@@ -34,7 +35,7 @@ func newVaultKey(t *testing.T) (string, *token.Sealer) {
 // vault header, and returns what the upstream received in that header.
 func vaultHeaderUpstream(t *testing.T, up *echoUpstream, feed, user, secret string) []string {
 	t.Helper()
-	resp, body := get(t, feed, basic(user, secret), map[string]string{"X-Jira-Api-Token": "forged-by-client"})
+	resp, body := get(t, feed, basicauth.Header(user, secret), map[string]string{"X-Jira-Api-Token": "forged-by-client"})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("%s: status %d %s", user, resp.StatusCode, body)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"github.com/tokengate/tokengate/caddymodule/jiraexport"
 )
 
@@ -172,7 +173,7 @@ func TestPowerBIFlow(t *testing.T) {
 				for k, v := range powerBIHeaders {
 					req.Header.Set(k, v)
 				}
-				req.Header.Set("Authorization", basic("alice", alice.Token))
+				req.Header.Set("Authorization", basicauth.Header("alice", alice.Token))
 				req.Header.Set("X-Forwarded-Host", "evil.example")
 				req.Header.Set("X-Forwarded-Proto", "https")
 				resp, err := s.client.Do(req)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
 	"github.com/tokengate/tokengate/caddymodule/jiraexport"
 	"github.com/tokengate/tokengate/token/storetest"
@@ -163,10 +163,6 @@ func newStack(t *testing.T, inst *testcaddy.Instance, base string, backendPort i
 		client: &http.Client{Transport: tr, Timeout: 5 * time.Minute}}
 }
 
-func basic(user, pass string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
-}
-
 // created is the part of the portal's 201 answer the tests use.
 type created struct {
 	ID    string `json:"id"`
@@ -190,7 +186,7 @@ func (s *stack) portalCall(t *testing.T, method, path, user string, body any) (*
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", basic(user, people[user]))
+	req.Header.Set("Authorization", basicauth.Header(user, people[user]))
 	req.Header.Set("Origin", s.base)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -246,7 +242,7 @@ func (s *stack) odataGet(t *testing.T, url, user, secret string) (*http.Response
 		req.Header.Set(k, v)
 	}
 	if user != "" {
-		req.Header.Set("Authorization", basic(user, secret))
+		req.Header.Set("Authorization", basicauth.Header(user, secret))
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {

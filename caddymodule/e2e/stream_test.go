@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"github.com/tokengate/tokengate/caddymodule/jiraexport"
 )
 
@@ -160,7 +161,7 @@ func TestBigExportStreams(t *testing.T) {
 			req.Header.Set(k, v)
 		}
 		req.Header.Set("Accept-Encoding", encoding)
-		req.Header.Set("Authorization", basic(streamUser, tok.Token))
+		req.Header.Set("Authorization", basicauth.Header(streamUser, tok.Token))
 		resp, err := s.client.Do(req)
 		if err != nil {
 			t.Fatalf("GET %s: %v", url, err)

@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
 	"github.com/tokengate/tokengate/caddymodule/portal/internal/browsertest"
 	"github.com/tokengate/tokengate/token"
@@ -193,10 +193,6 @@ http://127.0.0.1:%[2]d {
 	return &caddySite{base: fmt.Sprintf("http://127.0.0.1:%d", port), password: password}
 }
 
-func basicAuth(user, pass string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
-}
-
 func (c *caddySite) call(t *testing.T, method, path, authz, body string) (int, http.Header, string) {
 	t.Helper()
 	var rd io.Reader
@@ -226,13 +222,13 @@ func (c *caddySite) call(t *testing.T, method, path, authz, body string) (int, h
 // odataStatus uses secret as the Power BI password of who against tokengate_auth.
 func (c *caddySite) odataStatus(t *testing.T, who, secret string) (int, string) {
 	t.Helper()
-	st, _, body := c.call(t, "GET", "/odata/Issues", basicAuth(who, secret), "")
+	st, _, body := c.call(t, "GET", "/odata/Issues", basicauth.Header(who, secret), "")
 	return st, body
 }
 
 func TestInCaddy(t *testing.T) {
 	site := startCaddy(t)
-	alice := basicAuth("alice", site.password)
+	alice := basicauth.Header("alice", site.password)
 
 	if st, _, _ := site.call(t, "GET", "/tokens/api/tokens", "", ""); st != 401 {
 		t.Errorf("API without login: %d, want basic_auth's 401", st)
@@ -275,7 +271,7 @@ func TestInCaddy(t *testing.T) {
 	if st, body := site.odataStatus(t, "alice", c.Token); st != 200 || body != "odata for alice" {
 		t.Fatalf("using the new token: %d %q", st, body)
 	}
-	st, _, body = site.call(t, "GET", "/tokens/api/tokens", basicAuth("bob", site.password), "")
+	st, _, body = site.call(t, "GET", "/tokens/api/tokens", basicauth.Header("bob", site.password), "")
 	if st != 200 || strings.Contains(body, c.ID) {
 		t.Errorf("bob's list: %d %s", st, body)
 	}
@@ -314,7 +310,7 @@ func TestBrowserFlowInCaddy(t *testing.T) {
 	browsertest.RunTokenPageFlow(t, browser, browsertest.Site{
 		PageURL: site.base + "/tokens/",
 		Headers: func(who string) map[string]string {
-			return map[string]string{"Authorization": basicAuth(who, site.password)}
+			return map[string]string{"Authorization": basicauth.Header(who, site.password)}
 		},
 		TokenWorks: func(t *testing.T, who, secret string) {
 			if st, body := site.odataStatus(t, who, secret); st != 200 || body != "odata for "+who {

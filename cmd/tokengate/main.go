@@ -4,28 +4,23 @@
 //
 //	go run ./cmd/tokengate run              # serves ./Caddyfile
 //	go run ./cmd/tokengate list-modules     # shows the modules
+//
+// It is exactly what `xcaddy build --with github.com/tokengate/tokengate`
+// builds: nothing in tokengate depends on this main (`validate` beside a
+// running server, for one, works in any build; see
+// caddymodule.CheckConfigOnly).
 package main
 
 import (
-	"os"
-
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	// Caddy's standard modules.
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	// tokengate's modules.
-	"github.com/tokengate/tokengate/caddymodule"
-	_ "github.com/tokengate/tokengate/caddymodule/jiraexport"
-	_ "github.com/tokengate/tokengate/caddymodule/portal"
+	_ "github.com/tokengate/tokengate"
 )
 
 func main() {
-	// "tokengate validate" checks a config without opening token stores:
-	// beside a running server (whose bolt file is locked) and without
-	// touching, let alone migrating, a database.
-	if len(os.Args) > 1 && os.Args[1] == "validate" {
-		caddymodule.CheckConfigOnly()
-	}
 	caddycmd.Main()
 }

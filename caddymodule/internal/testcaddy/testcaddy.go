@@ -2,6 +2,10 @@
 // modules) for integration tests: it builds cmd/tokengate once per test
 // process, starts instances from Caddyfiles with free ports, captures their
 // logs and stops them when the test ends.
+//
+// Everything that builds or runs a binary skips the test under `go test
+// -short` (the inner loop: the in-process suites only). Without -short
+// nothing skips, and CI runs without it.
 package testcaddy
 
 import (
@@ -23,11 +27,23 @@ import (
 	"time"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// builds holds one build per package path, made once per test process.
+var builds sync.Map // package path → *build
+
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// SkipIfShort skips t under `go test -short`: it builds or runs the real
+// binary, which the inner loop leaves out.
+func SkipIfShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the real binary; skipped with -short")
+	}
+}
 
 // ModuleRoot returns the repository root (the directory holding go.mod).
 func ModuleRoot(t testing.TB) string {
@@ -51,24 +67,34 @@ func ModuleRoot(t testing.TB) string {
 // Binary builds ./cmd/tokengate once per test process and returns its path.
 func Binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	return BuildPackage(t, "./cmd/tokengate")
+}
+
+// BuildPackage builds the main package pkg (a path relative to the module
+// root, such as ./cmd/tokengate) once per test process and returns the
+// binary's path.
+func BuildPackage(t testing.TB, pkg string) string {
+	t.Helper()
+	SkipIfShort(t)
+	v, _ := builds.LoadOrStore(pkg, new(build))
+	b := v.(*build)
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "tokengate-bin-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "tokengate")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/tokengate")
+		b.path = filepath.Join(dir, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", b.path, pkg)
 		cmd.Dir = ModuleRoot(t)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/tokengate: %v\n%s", err, out)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return binPath
+	return b.path
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for
@@ -139,6 +165,7 @@ type Instance struct {
 	Logs *SyncBuffer
 
 	t          testing.TB
+	bin        string // the program the instance runs
 	cmd        *exec.Cmd
 	done       chan struct{}
 	configName string // file name of the config; default "Caddyfile"
@@ -158,6 +185,8 @@ type Options struct {
 	ReadyURL string
 	// Adapter is the config adapter: "caddyfile" (default) or "json".
 	Adapter string
+	// Binary is the program to run; default Binary(t), the tokengate binary.
+	Binary string
 }
 
 // Start writes caddyfile (with "{ADMIN_PORT}" replaced; JSON with
@@ -165,7 +194,11 @@ type Options struct {
 // on it until the test ends.
 func Start(t testing.TB, caddyfile string, opts Options) *Instance {
 	t.Helper()
-	bin := Binary(t)
+	SkipIfShort(t)
+	bin := opts.Binary
+	if bin == "" {
+		bin = Binary(t)
+	}
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
@@ -177,6 +210,7 @@ func Start(t testing.TB, caddyfile string, opts Options) *Instance {
 		Dir:       opts.Dir,
 		Logs:      new(SyncBuffer),
 		t:         t,
+		bin:       bin,
 		done:      make(chan struct{}),
 	}
 	if opts.Adapter == "json" {
@@ -286,7 +320,7 @@ func (i *Instance) TryReload(caddyfile string) (string, error) {
 	path := i.writeCaddyfile(caddyfile)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, Binary(i.t), "reload", "--config", path, "--adapter", "caddyfile", "--address", i.AdminAddr, "--force")
+	cmd := exec.CommandContext(ctx, i.bin, "reload", "--config", path, "--adapter", "caddyfile", "--address", i.AdminAddr, "--force")
 	cmd.Dir = i.Dir
 	out, err := cmd.CombinedOutput()
 	return string(out), err
