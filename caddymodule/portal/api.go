@@ -56,9 +56,6 @@ func (h *Handler) admin(f func(w http.ResponseWriter, r *http.Request, who strin
 	}
 }
 
-// IsAdmin reports whether identity may use the administration view.
-func (h *Handler) IsAdmin(identity string) bool { return h.admins[identity] }
-
 func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request, who string) {
 	ts, err := h.svc.List(r.Context(), who)
 	if err != nil {

@@ -129,7 +129,7 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 	}
 	h := p.h
 	if h == nil {
-		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Retry-After", RetryAfterSeconds)
 		writeError(w, http.StatusServiceUnavailable, "the token store is not open")
 		return nil
 	}

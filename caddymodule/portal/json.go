@@ -12,14 +12,16 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tokengate/tokengate/caddymodule"
 	"github.com/tokengate/tokengate/token"
 )
 
 // MaxBodyBytes bounds the size of a JSON request body.
 const MaxBodyBytes = 64 << 10
 
-// RetryAfterSeconds is sent in Retry-After when the store is unreachable.
-const RetryAfterSeconds = "5"
+// RetryAfterSeconds is sent in Retry-After when the store is unreachable,
+// the same as tokengate_auth sends.
+const RetryAfterSeconds = caddymodule.RetryAfterSeconds
 
 type errorBody struct {
 	Error string `json:"error"`
