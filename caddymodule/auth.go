@@ -330,13 +330,19 @@ func (o *onceEvery) first(key string, now time.Time) bool {
 
 // log writes one line about a request at once (not in aggregate).
 func (h *Auth) log(level zapcore.Level, msg string, r *http.Request, outcome, tokenID, ip, user string) {
-	if ce := h.logger.Check(level, msg); ce != nil {
+	logRequest(h.logger, level, msg, outcome, tokenID, user, ip, r.RequestURI)
+}
+
+// logRequest writes one line about a request with the fields every
+// tokengate_auth line has; user must already be redacted.
+func logRequest(logger *zap.Logger, level zapcore.Level, msg, outcome, tokenID, user, ip, uri string) {
+	if ce := logger.Check(level, msg); ce != nil {
 		ce.Write(
 			zap.String("outcome", outcome),
 			zap.String("token_id", tokenID),
 			zap.String("user", user),
 			zap.String("client_ip", ip),
-			zap.String("uri", r.RequestURI),
+			zap.String("uri", uri),
 		)
 	}
 }
