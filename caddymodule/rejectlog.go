@@ -167,15 +167,7 @@ func (l *rejectionLog) record(level zapcore.Level, msg, outcome, clientIP, token
 	if !logNow {
 		return
 	}
-	if ce := l.logger.Check(level, msg); ce != nil {
-		ce.Write(
-			zap.String("outcome", outcome),
-			zap.String("token_id", tokenID),
-			zap.String("user", user),
-			zap.String("client_ip", clientIP),
-			zap.String("uri", uri),
-		)
-	}
+	logRequest(l.logger, level, msg, outcome, tokenID, user, clientIP, uri)
 }
 
 // run flushes the log every interval until done is closed, then flushes
