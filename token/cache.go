@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
+	"net/netip"
 	"time"
 )
 
@@ -38,6 +39,8 @@ type entry struct {
 	owner     string
 	label     string
 	expiresAt time.Time
+	allowed   []netip.Prefix // restrictions, shared read-only with Results
+	scopes    []string
 	until     time.Time // by the injected clock: the entry is stale from then on
 }
 
@@ -59,6 +62,7 @@ func entryFor(d Digest, t Token, err error, now time.Time, cfg ValidatorConfig) 
 	ttl := cfg.NegativeTTL
 	if err == nil {
 		e.tokenID, e.owner, e.label, e.expiresAt = t.ID, t.Owner, t.Label, t.ExpiresAt
+		e.allowed, e.scopes = t.AllowedIPs, t.Scopes
 		switch {
 		case t.Revoked():
 			e.state, ttl = stateRevoked, cfg.CacheTTL
@@ -87,6 +91,7 @@ func revokedEntry(d Digest, old *entry, now time.Time, cfg ValidatorConfig) (e *
 	e = &entry{digest: d, state: stateRevoked, until: now.Add(cfg.CacheTTL)}
 	if old != nil && old.matches(&d) && old.state != stateUnknown {
 		e.tokenID, e.owner, e.label, e.expiresAt = old.tokenID, old.owner, old.label, old.expiresAt
+		e.allowed, e.scopes = old.allowed, old.scopes
 	}
 	return e, cfg.CacheTTL
 }
@@ -120,6 +125,7 @@ func (e *entry) result(now time.Time, hit bool) Result {
 		}
 	}
 	r.TokenID, r.Owner, r.Label, r.ExpiresAt = e.tokenID, e.owner, e.label, e.expiresAt
+	r.AllowedIPs, r.Scopes = e.allowed, e.scopes
 	return r
 }
 

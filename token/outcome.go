@@ -2,6 +2,7 @@ package token
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -37,4 +38,8 @@ type Result struct {
 	Label     string
 	ExpiresAt time.Time
 	CacheHit  bool
+	// AllowedIPs and Scopes are the token's restrictions (nil: none); the
+	// caller enforces them (see AllowsIP), the slices are shared: read only.
+	AllowedIPs []netip.Prefix
+	Scopes     []string
 }

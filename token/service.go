@@ -32,6 +32,12 @@ type Policy struct {
 	// MaxLifetime, when positive, makes an expiry date required for new
 	// tokens and caps it: the token must expire no later than now+MaxLifetime.
 	MaxLifetime time.Duration
+	// RequireAllowedIPs makes an IP allow-list required for new tokens.
+	RequireAllowedIPs bool
+	// KnownScopes returns the scope names the operator defined (nil or
+	// empty: none, so no token can ask for one). It is asked on every
+	// create, so scopes defined by handlers provisioned later count.
+	KnownScopes func() []string
 }
 
 // Service enforces the rules for creating, listing and revoking tokens on top
@@ -74,13 +80,46 @@ type Created struct {
 // (never expires, unless the policy requires a date) or a UTC date
 // "YYYY-MM-DD": the token is valid until the next midnight UTC.
 func (s *Service) Create(ctx context.Context, owner, label, expiresOn string) (Created, error) {
+	return s.CreateWith(ctx, owner, CreateRequest{Label: label, ExpiresOn: expiresOn})
+}
+
+// CreateRequest is what a person asks for when creating a token.
+type CreateRequest struct {
+	Label     string
+	ExpiresOn string // "" or "YYYY-MM-DD" (UTC)
+	// AllowedIPs are addresses or CIDR ranges as typed (see
+	// ParseAllowedIPs); empty: from anywhere (unless the policy requires a list).
+	AllowedIPs []string
+	// Scopes are scope names (see NormalizeScopes); empty: every path.
+	Scopes []string
+}
+
+// CreateWith makes a new token for owner, the signed-in person, with the
+// restrictions in req; see Create.
+func (s *Service) CreateWith(ctx context.Context, owner string, req CreateRequest) (Created, error) {
 	if err := ValidateOwner(owner); err != nil {
 		return Created{}, err
 	}
-	label, err := NormalizeLabel(label)
+	label, err := NormalizeLabel(req.Label)
 	if err != nil {
 		return Created{}, err
 	}
+	allowed, err := ParseAllowedIPs(req.AllowedIPs)
+	if err != nil {
+		return Created{}, err
+	}
+	if s.policy.RequireAllowedIPs && len(allowed) == 0 {
+		return Created{}, inputErr(ErrInvalidInput, "allowed IPs are required on this server: list the addresses or ranges the token will be used from (e.g. your data gateway's)")
+	}
+	var known []string
+	if s.policy.KnownScopes != nil {
+		known = s.policy.KnownScopes()
+	}
+	scopes, err := NormalizeScopes(req.Scopes, known)
+	if err != nil {
+		return Created{}, err
+	}
+	expiresOn := req.ExpiresOn
 	now := s.Now().Truncate(time.Microsecond)
 	expiresAt, err := s.ExpiryFromDate(expiresOn, now)
 	if err != nil {
@@ -102,6 +141,9 @@ func (s *Service) Create(ctx context.Context, owner, label, expiresOn string) (C
 		Hint:      HintOf(secret),
 		CreatedAt: now,
 		ExpiresAt: expiresAt,
+
+		AllowedIPs: allowed,
+		Scopes:     scopes,
 	}
 	limit := s.policy.MaxTokensPerUser
 	if limit < 0 {

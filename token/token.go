@@ -1,6 +1,10 @@
 package token
 
-import "time"
+import (
+	"net/netip"
+	"strings"
+	"time"
+)
 
 // Token is the stored record of one access token. The secret itself is never
 // part of it: only its Digest and the last HintLen characters (Hint).
@@ -20,6 +24,29 @@ type Token struct {
 	LastUsedAt    time.Time `json:"last_used_at"`
 	LastUsedIP    string    `json:"last_used_ip"`
 	LastUsedAgent string    `json:"last_used_agent"`
+	// AllowedIPs, when not empty, are the only client addresses the token
+	// is accepted from (see Restrictions in restrict.go). Fixed at creation.
+	AllowedIPs []netip.Prefix `json:"allowed_ips,omitempty"`
+	// Scopes, when not empty, name the only scopes the token reaches.
+	// Fixed at creation, sorted.
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// Restricted reports whether t carries an IP allow-list or scopes.
+func (t Token) Restricted() bool { return len(t.AllowedIPs) > 0 || len(t.Scopes) > 0 }
+
+// RestrictionsDetail describes t's restrictions for the history (the
+// EventCreate detail): "" when there are none, else e.g.
+// "allowed IPs: 203.0.113.0/24, 198.51.100.7; scopes: issues".
+func RestrictionsDetail(t Token) string {
+	var parts []string
+	if len(t.AllowedIPs) > 0 {
+		parts = append(parts, "allowed IPs: "+strings.Join(FormatAllowedIPs(t.AllowedIPs), ", "))
+	}
+	if len(t.Scopes) > 0 {
+		parts = append(parts, "scopes: "+strings.Join(t.Scopes, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Legacy reports whether t was imported from an earlier system (no creation date).
