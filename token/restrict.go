@@ -161,3 +161,17 @@ func NormalizeScopes(requested, known []string) ([]string, error) {
 	slices.Sort(out)
 	return out, nil
 }
+
+// KnownScopes returns the scope names a token may ask for (sorted; nil when
+// the operator defined none).
+func (s *Service) KnownScopes() []string {
+	if s.policy.KnownScopes == nil {
+		return nil
+	}
+	known := slices.Clone(s.policy.KnownScopes())
+	slices.Sort(known)
+	return slices.Compact(known)
+}
+
+// RequiresAllowedIPs reports whether new tokens must carry an IP allow-list.
+func (s *Service) RequiresAllowedIPs() bool { return s.policy.RequireAllowedIPs }
