@@ -62,8 +62,12 @@ type App struct {
 	// VaultKinds are the kinds of credential people may store (default:
 	// jira "Jira API token").
 	VaultKinds []token.VaultKind `json:"vault_kinds,omitempty"`
+	// RequireAllowedIPs, when true, makes an IP allow-list required for
+	// new tokens (existing tokens are left alone). Default false.
+	RequireAllowedIPs bool `json:"require_allowed_ips,omitempty"`
 
 	poolKey string
+	scopes  *scopeRegistry            // scope names the config's tokengate_auth handlers define
 	sealer  *token.Sealer             // nil when the vault is off
 	started *atomic.Pointer[runState] // set once the store is acquired (a pointer: App values are copied)
 	logger  *zap.Logger
@@ -92,6 +96,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.started = new(atomic.Pointer[runState])
+	a.scopes = new(scopeRegistry)
 	repl := caddy.NewReplacer()
 	storeType, location, err := a.Store.resolve(repl)
 	if err != nil {
@@ -139,8 +144,10 @@ func (a *App) validatorConfig() token.ValidatorConfig {
 // policy is the token policy of the (defaulted) settings.
 func (a *App) policy() token.Policy {
 	return token.Policy{
-		MaxTokensPerUser: a.MaxTokensPerUser,
-		MaxLifetime:      time.Duration(a.MaxLifetime),
+		MaxTokensPerUser:  a.MaxTokensPerUser,
+		MaxLifetime:       time.Duration(a.MaxLifetime),
+		RequireAllowedIPs: a.RequireAllowedIPs,
+		KnownScopes:       a.ScopeNames,
 	}
 }
 
@@ -281,6 +288,25 @@ func (a *App) VaultKindIDs() []string {
 		ids[i] = k.ID
 	}
 	return ids
+}
+
+// registerScopes adds the scope names a tokengate_auth handler of this
+// config defines (called from the handler's Provision, after the app's).
+func (a *App) registerScopes(names []string) {
+	if a.scopes == nil { // not provisioned: nothing will ask
+		return
+	}
+	a.scopes.add(names)
+}
+
+// ScopeNames returns the scope names the config's tokengate_auth handlers
+// define, sorted: the scopes people may give a token. Handlers provisioned
+// after the app count, so the token service asks on every create.
+func (a *App) ScopeNames() []string {
+	if a.scopes == nil {
+		return nil
+	}
+	return a.scopes.list()
 }
 
 // AppFrom returns the tokengate app of the running config, loading it with

@@ -3,9 +3,9 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -33,14 +33,6 @@ const DefaultRealm = "tokengate"
 // handlers send when the token store cannot be reached.
 const RetryAfterSeconds = "5"
 
-// User name mismatches (match_username off) are logged once per token per
-// mismatchLogEvery; at most mismatchLogMaxKeys tokens are remembered.
-const (
-	mismatchLogEvery   = 10 * time.Minute
-	mismatchLogMaxKeys = 10_000
-	mismatchLogMsg     = "user name differs from token owner (match_username off; logged once per token per 10m)"
-)
-
 // Bounds of the rejection log (see rejectionLog): per interval, at most one
 // line per outcome and client (IPv4 address or IPv6 /64) and
 // rejectLogMaxLines lines in all, plus as many summaries and one total.
@@ -52,8 +44,10 @@ const (
 
 // Auth is the http.handlers.tokengate_auth handler: it accepts a request
 // whose Basic password is a valid token, sets the identity for the upstream
-// and passes it on; anything else ends here with 401, 405 or 503 (500 when
-// a stored vault secret cannot be decrypted).
+// and passes it on; anything else ends here with 401, 403 (a scoped token
+// outside its scopes), 405 or 503 (500 when a stored vault secret cannot be
+// decrypted). A token's IP allow-list is enforced like its validity: outside
+// it, 401.
 type Auth struct {
 	// Realm is sent in the WWW-Authenticate challenge.
 	Realm string `json:"realm,omitempty"`
@@ -86,6 +80,16 @@ type Auth struct {
 	// any other gets 405 with Allow before authentication, whatever the
 	// credential. TRACE and CONNECT are refused in the config.
 	Methods []string `json:"methods,omitempty"`
+	// Scopes names sets of path patterns (Caddy path matcher patterns,
+	// e.g. "/odata/Issues*") that a token created with scopes is limited
+	// to: such a token reaches the paths of its scopes and ScopeAlways,
+	// elsewhere it gets 403. Names: 1–64 characters a-z, 0-9, - and _,
+	// starting with a letter. Tokens without scopes reach every path.
+	Scopes map[string][]string `json:"scopes,omitempty"`
+	// ScopeAlways are path patterns every scoped token reaches (e.g. the
+	// OData service document and $metadata); all a token reaches through
+	// this handler when none of its scopes is defined here.
+	ScopeAlways []string `json:"scope_always,omitempty"`
 
 	challenge  string
 	inject     []VaultInjection // InjectVault with canonical header names
@@ -95,6 +99,7 @@ type Auth struct {
 	app        appSource
 	rejections *rejectionLog // bounded, aggregated log of refused requests
 	methods    methodSet     // checked Methods
+	scopes     scopeSet      // checked Scopes and ScopeAlways
 	outcomes   outcomeCounters
 	logger     *zap.Logger
 }
@@ -129,6 +134,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	if err := h.setup(ctx.Logger(), app); err != nil {
 		return err
 	}
+	app.registerScopes(h.scopes.names) // the token page offers them
 	go h.rejections.run(ctx.Done())
 	return nil
 }
@@ -147,8 +153,9 @@ func (h *Auth) setup(logger *zap.Logger, app appSource) error {
 	if h.FailureLimit != 0 || h.FailureWindow != 0 || h.LookupLimit != 0 || h.LookupWindow != 0 {
 		h.logger.Warn("failure_limit and lookup_limit are no longer used and are ignored: unknown tokens are refused without a store lookup, and no limit may refuse a valid token; remove them from the config")
 	}
-	h.methods, _ = newMethodSet(h.Methods)           // checked by Validate
-	h.inject, _ = canonicalInjections(h.InjectVault) // checked by Validate
+	h.methods, _ = newMethodSet(h.Methods)             // checked by Validate
+	h.scopes, _ = newScopeSet(h.Scopes, h.ScopeAlways) // checked by Validate
+	h.inject, _ = canonicalInjections(h.InjectVault)   // checked by Validate
 	h.challenge = `Basic realm="` + h.Realm + `", charset="UTF-8"`
 	h.mismatches = new(onceEvery)
 	h.app = app
@@ -169,6 +176,9 @@ func (h *Auth) Validate() error {
 		return fmt.Errorf("tokengate_auth: realm: must not contain quotes, backslashes or control characters, got %q", h.Realm)
 	}
 	if _, err := newMethodSet(h.Methods); err != nil {
+		return err
+	}
+	if _, err := newScopeSet(h.Scopes, h.ScopeAlways); err != nil {
 		return err
 	}
 	_, err := canonicalInjections(h.InjectVault)
@@ -219,6 +229,13 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return h.reject(w, r, res.Outcome.String(), "", ip, anonymousUser(user))
 	}
 
+	// Restrictions: outside its IP allow-list a token is refused like a bad
+	// credential (a stolen token learns nothing); the cheap length checks
+	// keep the unrestricted path as it was.
+	if len(res.AllowedIPs) > 0 && !token.AllowsIP(res.AllowedIPs, ip) {
+		v.RecordRejection(res, token.RejectIPNotAllowed, ip, r.UserAgent())
+		return h.reject(w, r, string(token.RejectIPNotAllowed), res.TokenID, ip, h.knownUser(v, user, secret))
+	}
 	if user != res.Owner {
 		if h.MatchUsername {
 			v.RecordRejection(res, token.RejectUsernameMismatch, ip, r.UserAgent())
@@ -226,6 +243,11 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 		if h.mismatches.first(res.TokenID, time.Now()) {
 			h.log(zapcore.InfoLevel, mismatchLogMsg, r, "valid", res.TokenID, ip, h.knownUser(v, user, secret))
+		}
+	}
+	if len(res.Scopes) > 0 {
+		if ok, err := h.scopes.permits(r, res.Scopes); !ok {
+			return h.outOfScope(w, r, v, res, ip, h.knownUser(v, user, secret), err)
 		}
 	}
 
@@ -260,9 +282,12 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 
 // refusal describes how tokengate_auth ends a request it does not pass on.
 type refusal struct {
-	status  int    // 401, 405 or 503
+	status  int    // 401, 403, 405 or 503
 	outcome string // the metrics label
 	err     error  // the handler error; for 401 default "not authenticated (<outcome>)"
+	// body, when set, is written as a text/plain response (and no handler
+	// error is returned); otherwise the body is Caddy's (empty by default).
+	body string
 	// msg is the rejection log's message; "" counts the request without
 	// logging it. level, ip, tokenID and user go with it (user redacted).
 	msg     string
@@ -275,7 +300,8 @@ type refusal struct {
 // refuse ends the request as f says: it counts the outcome, logs it in
 // aggregate (see rejectionLog) when f has a message, sets the header the
 // status needs (WWW-Authenticate with the Basic challenge, Allow or
-// Retry-After) and returns the handler error. The body never says why.
+// Retry-After) and returns the handler error, or writes f.body. The body
+// never says why a credential was refused.
 func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, f refusal) error {
 	h.outcomes.inc(f.outcome)
 	if f.msg != "" {
@@ -292,6 +318,13 @@ func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, f refusal) error {
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", RetryAfterSeconds)
 	}
+	if f.body != "" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(f.status)
+		_, _ = io.WriteString(w, f.body)
+		return nil
+	}
 	return caddyhttp.Error(f.status, f.err)
 }
 
@@ -299,33 +332,6 @@ func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, f refusal) error {
 func (h *Auth) reject(w http.ResponseWriter, r *http.Request, outcome, tokenID, ip, user string) error {
 	return h.refuse(w, r, refusal{status: http.StatusUnauthorized, outcome: outcome,
 		msg: "authentication failed", level: zapcore.InfoLevel, ip: ip, tokenID: tokenID, user: user})
-}
-
-// onceEvery remembers when something was last reported per key, so a
-// Power BI refresh (hundreds of requests) logs a user name mismatch once
-// per mismatchLogEvery, not per request. It is bounded: past
-// mismatchLogMaxKeys keys it starts over.
-type onceEvery struct {
-	mu   sync.Mutex
-	last map[string]time.Time
-}
-
-// first reports whether key was not reported in the last mismatchLogEvery,
-// and records now for it.
-func (o *onceEvery) first(key string, now time.Time) bool {
-	if o == nil {
-		return true
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if t, ok := o.last[key]; ok && now.Sub(t) < mismatchLogEvery {
-		return false
-	}
-	if o.last == nil || len(o.last) >= mismatchLogMaxKeys {
-		o.last = make(map[string]time.Time)
-	}
-	o.last[key] = now
-	return true
 }
 
 // log writes one line about a request at once (not in aggregate).

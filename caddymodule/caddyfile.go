@@ -33,6 +33,7 @@ func init() {
 //		max_lifetime <duration>
 //		vault_key <key>
 //		vault_kind <id> <label>
+//		require_allowed_ips [on|off]
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -109,6 +110,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("vault_kind %s: missing label", id)
 			}
 			a.VaultKinds = append(a.VaultKinds, token.VaultKind{ID: id, Label: label})
+		case "require_allowed_ips":
+			on, err := parseFlag(d)
+			if err != nil {
+				return err
+			}
+			a.RequireAllowedIPs = on
 		case "max_tokens_per_user":
 			n, err := parseInt(d)
 			if err != nil {
@@ -132,6 +139,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //		match_username on|off
 //		inject_vault <kind> <header>
 //		methods <method>...            (default GET HEAD)
+//		scope <name> <path-pattern>... (repeatable, one line per scope)
+//		scope_always <path-pattern>...
 //	}
 //
 // failure_limit <n> [<window>] | off and lookup_limit (same form) are still
@@ -187,6 +196,30 @@ func (h *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("methods: list the methods to let through, e.g. methods GET HEAD")
 			}
 			h.Methods = append(h.Methods, ms...)
+		case "scope":
+			args := d.RemainingArgs()
+			if len(args) < 2 {
+				return d.Errf("scope: want 'scope <name> <path-pattern>...', e.g. scope issues /odata/Issues* /odata/Sprints*")
+			}
+			if _, dup := h.Scopes[args[0]]; dup {
+				return d.Errf("scope %s: defined twice (list all its patterns on one line)", args[0])
+			}
+			if _, err := newScopeSet(map[string][]string{args[0]: args[1:]}, nil); err != nil {
+				return d.Err(err.Error()) // with the line
+			}
+			if h.Scopes == nil {
+				h.Scopes = make(map[string][]string)
+			}
+			h.Scopes[args[0]] = args[1:]
+		case "scope_always":
+			patterns := d.RemainingArgs()
+			if len(patterns) == 0 {
+				return d.Errf("scope_always: list the path patterns every scoped token reaches, e.g. scope_always /odata/ /odata/$metadata")
+			}
+			if _, err := checkPatterns("scope_always", patterns); err != nil {
+				return d.Err(err.Error())
+			}
+			h.ScopeAlways = append(h.ScopeAlways, patterns...)
 		case "inject_vault":
 			var kind, header string
 			if !d.Args(&kind, &header) {
@@ -220,6 +253,26 @@ func parseDuration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	}
 	*dst = caddy.Duration(dur)
 	return nil
+}
+
+// parseFlag parses a flag option: '<option>' or '<option> on' is true,
+// '<option> off' false.
+func parseFlag(d *caddyfile.Dispenser) (bool, error) {
+	name := d.Val()
+	on := true
+	if d.NextArg() {
+		switch d.Val() {
+		case "on":
+		case "off":
+			on = false
+		default:
+			return false, d.Errf("%s: want on or off (or nothing), got %q", name, d.Val())
+		}
+	}
+	if d.NextArg() {
+		return false, d.Errf("%s: too many arguments", name)
+	}
+	return on, nil
 }
 
 func parseInt(d *caddyfile.Dispenser) (int, error) {

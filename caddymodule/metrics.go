@@ -74,7 +74,7 @@ type outcomeCounters struct {
 func newOutcomeCounters() outcomeCounters {
 	initMetrics()
 	m := make(map[string]prometheus.Counter)
-	for _, o := range []string{"valid", "malformed", "unknown", "expired", "revoked", "unavailable", "missing", "username_mismatch", "method_not_allowed"} {
+	for _, o := range []string{"valid", "malformed", "unknown", "expired", "revoked", "unavailable", "missing", "username_mismatch", "method_not_allowed", string(token.RejectIPNotAllowed), string(token.RejectOutOfScope)} {
 		m[o] = metrics.requests.WithLabelValues(o)
 	}
 	return outcomeCounters{byOutcome: m}
