@@ -118,3 +118,22 @@ func (f *authFixture) createExpired(tb testing.TB, owner string) token.Created {
 	}
 	return c
 }
+
+// fixtureScopes are the scope names restricted fixture tokens may carry;
+// "elsewhere" is defined by no test handler.
+var fixtureScopes = []string{"issues", "worklogs", "elsewhere"}
+
+// createRestricted makes a token of owner with the restrictions of req
+// (label "restricted" when empty), scopes among fixtureScopes.
+func (f *authFixture) createRestricted(tb testing.TB, owner string, req token.CreateRequest) token.Created {
+	tb.Helper()
+	if req.Label == "" {
+		req.Label = "restricted"
+	}
+	svc := token.NewService(f.store, token.Policy{KnownScopes: func() []string { return fixtureScopes }}, f.v, nil)
+	c, err := svc.CreateWith(context.Background(), owner, req)
+	if err != nil {
+		tb.Fatalf("create %s's restricted token: %v", owner, err)
+	}
+	return c
+}

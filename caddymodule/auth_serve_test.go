@@ -21,7 +21,9 @@ import (
 // its status, headers and counted outcome, in process: a real bolt store
 // and token.Validator, the handler set up as Provision does. Refusals never
 // reach the next handler; 401 carries the Basic challenge, 405 Allow, 503
-// Retry-After; a pass sets exactly tokengate's identity headers upstream.
+// Retry-After, 403 a short plain body; a pass sets exactly tokengate's
+// identity headers upstream. Restricted tokens' refusals are recorded for
+// their owners (ip_not_allowed, out_of_scope) with the client IP.
 func TestServeHTTPOutcomes(t *testing.T) {
 	f := newAuthFixture(t)
 	ctx := context.Background()
@@ -42,6 +44,15 @@ func TestServeHTTPOutcomes(t *testing.T) {
 		}
 	}
 	vera, wendy := f.create(t, "vera", ""), f.create(t, "wendy", "")
+	// httptest requests come from 192.0.2.1.
+	farAway := f.createRestricted(t, "fay", token.CreateRequest{AllowedIPs: []string{"10.9.9.0/24", "2001:db8::/48"}})
+	nearby := f.createRestricted(t, "nia", token.CreateRequest{AllowedIPs: []string{"192.0.2.0/24"}})
+	issues := f.createRestricted(t, "ida", token.CreateRequest{Scopes: []string{"issues"}})
+	both := f.createRestricted(t, "bo", token.CreateRequest{Scopes: []string{"issues", "worklogs"}})
+	undefined := f.createRestricted(t, "una2", token.CreateRequest{Scopes: []string{"elsewhere"}})
+	scoped := f.handler(t, &Auth{Realm: "test", ScopeAlways: []string{"/odata/", "/odata/$metadata"}, Scopes: map[string][]string{
+		"issues": {"/odata/Issues*", "/odata/Sprints*"}, "worklogs": {"/odata/Worklogs*"},
+	}}, f.sealer)
 
 	strict := f.handler(t, &Auth{Realm: "test", MatchUsername: true}, f.sealer)
 	post := f.handler(t, &Auth{Realm: "test", Methods: []string{"GET", "HEAD", "POST"}}, f.sealer)
@@ -64,6 +75,11 @@ func TestServeHTTPOutcomes(t *testing.T) {
 		headers map[string]string // response headers; "" = absent
 		user    string            // X-Authenticated-User upstream (status 200)
 		vault   string            // X-Jira-Api-Token upstream (status 200)
+		body    string            // the response body, when not ""
+		// owner, when set, must have a rejection recorded with reason,
+		// from the request's IP.
+		owner  string
+		reason token.RejectReason
 	}
 	refused401 := func(outcome string) want {
 		return want{status: 401, outcome: outcome, headers: map[string]string{"WWW-Authenticate": challenge, "Retry-After": "", "Allow": ""}}
@@ -73,6 +89,15 @@ func TestServeHTTPOutcomes(t *testing.T) {
 	passed := func(user string) want {
 		return want{status: 200, outcome: "valid", user: user, headers: map[string]string{"WWW-Authenticate": "", "Retry-After": ""}}
 	}
+	ipRefused := func(owner string) want {
+		w := refused401(string(token.RejectIPNotAllowed))
+		w.owner, w.reason = owner, token.RejectIPNotAllowed
+		return w
+	}
+	outOfScope := func(owner string) want {
+		return want{status: 403, outcome: string(token.RejectOutOfScope), body: outOfScopeBody, owner: owner, reason: token.RejectOutOfScope,
+			headers: map[string]string{"Content-Type": "text/plain; charset=utf-8", "WWW-Authenticate": "", "Retry-After": ""}}
+	}
 	withVault := passed("alice")
 	withVault.vault = "jira-secret-of-alice"
 
@@ -80,6 +105,7 @@ func TestServeHTTPOutcomes(t *testing.T) {
 		name   string
 		h      *Auth
 		method string
+		path   string       // default /odata/Issues
 		authz  string       // Authorization; "" none
 		down   *atomic.Bool // switched on for the case
 		want   want
@@ -105,6 +131,20 @@ func TestServeHTTPOutcomes(t *testing.T) {
 		{name: "vault unreachable", h: vault, down: &f.store.vaultDown, authz: basicauth.Header("vera", vera.Secret), want: refused503},
 		{name: "vault secret undecryptable", h: wrongKey, authz: basicauth.Header("wendy", wendy.Secret),
 			want: want{status: 500, outcome: "valid", headers: map[string]string{"WWW-Authenticate": "", "Retry-After": ""}}},
+		{name: "IP outside the allow-list", authz: basicauth.Header("fay", farAway.Secret), want: ipRefused("fay")},
+		{name: "IP outside the allow-list, wrong user name too", h: strict, authz: basicauth.Header("bob", farAway.Secret), want: ipRefused("fay")},
+		{name: "IP inside the allow-list", authz: basicauth.Header("nia", nearby.Secret), want: passed("nia")},
+		{name: "scoped token in its scope", h: scoped, path: "/odata/Sprints(7)", authz: basicauth.Header("ida", issues.Secret), want: passed("ida")},
+		{name: "scoped token, any case", h: scoped, path: "/ODATA/issues", authz: basicauth.Header("ida", issues.Secret), want: passed("ida")},
+		{name: "scoped token, scope_always", h: scoped, path: "/odata/$metadata", authz: basicauth.Header("ida", issues.Secret), want: passed("ida")},
+		{name: "scoped token out of scope", h: scoped, path: "/odata/Worklogs", authz: basicauth.Header("ida", issues.Secret), want: outOfScope("ida")},
+		{name: "scoped token, dot segments", h: scoped, path: "/odata/Issues/../Worklogs", authz: basicauth.Header("ida", issues.Secret), want: outOfScope("ida")},
+		{name: "scoped token out of scope, HEAD", h: scoped, method: http.MethodHead, path: "/odata/Users", authz: basicauth.Header("ida", issues.Secret), want: outOfScope("ida")},
+		{name: "two scopes, the second", h: scoped, path: "/odata/Worklogs", authz: basicauth.Header("bo", both.Secret), want: passed("bo")},
+		{name: "scope the handler does not define, scope_always", h: scoped, path: "/odata/", authz: basicauth.Header("una2", undefined.Secret), want: passed("una2")},
+		{name: "scope the handler does not define", h: scoped, authz: basicauth.Header("una2", undefined.Secret), want: outOfScope("una2")},
+		{name: "scoped token, handler without scopes", authz: basicauth.Header("bo", both.Secret), want: outOfScope("bo")},
+		{name: "unrestricted token, scoped handler", h: scoped, path: "/odata/Worklogs", authz: basicauth.Header("alice", f.alice.Secret), want: passed("alice")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := c.h
@@ -122,7 +162,11 @@ func TestServeHTTPOutcomes(t *testing.T) {
 			counted := metricsOutcome(c.want.outcome)
 			before := counterValue(t, counted)
 
-			req := httptest.NewRequest(method, "/odata/Issues", nil)
+			path := c.path
+			if path == "" {
+				path = "/odata/Issues"
+			}
+			req := httptest.NewRequest(method, path, nil)
 			if c.authz != "" {
 				req.Header.Set("Authorization", c.authz)
 			}
@@ -138,7 +182,9 @@ func TestServeHTTPOutcomes(t *testing.T) {
 				return nil
 			})
 			status := http.StatusOK
-			if err := h.ServeHTTP(w, req, next); err != nil {
+			if err := h.ServeHTTP(w, req, next); err == nil {
+				status = w.Code // written by the handler (403) or by next
+			} else {
 				var he caddyhttp.HandlerError
 				if !errors.As(err, &he) {
 					t.Fatalf("error %v is not a caddyhttp.HandlerError", err)
@@ -156,6 +202,12 @@ func TestServeHTTPOutcomes(t *testing.T) {
 				if got := w.Header().Get(name); got != v {
 					t.Errorf("response header %s = %q, want %q", name, got, v)
 				}
+			}
+			if c.want.body != "" && method != http.MethodHead && w.Body.String() != c.want.body {
+				t.Errorf("body %q, want %q", w.Body.String(), c.want.body)
+			}
+			if c.want.owner != "" {
+				checkRejection(t, f, c.want.owner, c.want.reason, "192.0.2.1")
 			}
 			if c.want.status != http.StatusOK {
 				if upstream != nil {
@@ -185,6 +237,23 @@ func TestServeHTTPOutcomes(t *testing.T) {
 				t.Errorf("{http.auth.user.id} = %q, want %q", id, c.want.user)
 			}
 		})
+	}
+}
+
+// checkRejection fails t unless owner's latest recorded rejection has
+// reason and ip (written behind: flushed first).
+func checkRejection(t *testing.T, f *authFixture, owner string, reason token.RejectReason, ip string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := f.v.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := f.store.Rejections(ctx, owner, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 || rs[0].Reason != reason || rs[0].IP != ip {
+		t.Errorf("latest rejection of %s = %+v, want %s from %s", owner, rs, reason, ip)
 	}
 }
 
