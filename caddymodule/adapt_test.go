@@ -60,7 +60,7 @@ func TestAdaptQuickstart(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("adapted Caddyfile differs from %s; run `go test ./caddymodule -run TestAdaptQuickstart -update` and review the diff.\ngot:\n%s", golden, got)
 	}
-	for _, want := range []string{`"tokengate": {`, `"handler": "tokengate_auth"`, `"handler": "tokengate_portal"`, `"handler": "jira_export_demo"`, `"response_header_timeout": 600000000000`} {
+	for _, want := range []string{`"tokengate": {`, `"handler": "tokengate_auth"`, `"handler": "tokengate_portal"`, `"handler": "jira_export_demo"`, `"response_header_timeout": 600000000000`, `"scopes": {`, `"scope_always": [`} {
 		if !bytes.Contains(got, []byte(want)) {
 			t.Errorf("adapted config lacks %s", want)
 		}
