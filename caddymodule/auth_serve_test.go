@@ -106,6 +106,7 @@ func TestServeHTTPOutcomes(t *testing.T) {
 		h      *Auth
 		method string
 		path   string       // default /odata/Issues
+		client string       // Caddy's client_ip (trusted proxies); "" the connection's, 192.0.2.1
 		authz  string       // Authorization; "" none
 		down   *atomic.Bool // switched on for the case
 		want   want
@@ -134,6 +135,8 @@ func TestServeHTTPOutcomes(t *testing.T) {
 		{name: "IP outside the allow-list", authz: basicauth.Header("fay", farAway.Secret), want: ipRefused("fay")},
 		{name: "IP outside the allow-list, wrong user name too", h: strict, authz: basicauth.Header("bob", farAway.Secret), want: ipRefused("fay")},
 		{name: "IP inside the allow-list", authz: basicauth.Header("nia", nearby.Secret), want: passed("nia")},
+		{name: "client_ip inside the allow-list", client: "10.9.9.7", authz: basicauth.Header("fay", farAway.Secret), want: passed("fay")},
+		{name: "client_ip outside the allow-list", client: "2001:db9::1", authz: basicauth.Header("nia", nearby.Secret), want: ipRefused("nia")},
 		{name: "scoped token in its scope", h: scoped, path: "/odata/Sprints(7)", authz: basicauth.Header("ida", issues.Secret), want: passed("ida")},
 		{name: "scoped token, any case", h: scoped, path: "/ODATA/issues", authz: basicauth.Header("ida", issues.Secret), want: passed("ida")},
 		{name: "scoped token, scope_always", h: scoped, path: "/odata/$metadata", authz: basicauth.Header("ida", issues.Secret), want: passed("ida")},
@@ -173,7 +176,11 @@ func TestServeHTTPOutcomes(t *testing.T) {
 			req.Header.Set(HeaderUser, "mallory") // a client-sent identity
 			req.Header.Set("X-Jira-Api-Token", "forged")
 			req.Header.Set("X-Forwarded-Prefix", "/elsewhere")
-			req = req.WithContext(context.WithValue(req.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+			ctx := context.WithValue(req.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
+			if c.client != "" {
+				ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: c.client})
+			}
+			req = req.WithContext(ctx)
 			w := httptest.NewRecorder()
 			var upstream http.Header
 			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
@@ -207,7 +214,11 @@ func TestServeHTTPOutcomes(t *testing.T) {
 				t.Errorf("body %q, want %q", w.Body.String(), c.want.body)
 			}
 			if c.want.owner != "" {
-				checkRejection(t, f, c.want.owner, c.want.reason, "192.0.2.1")
+				ip := c.client
+				if ip == "" {
+					ip = "192.0.2.1"
+				}
+				checkRejection(t, f, c.want.owner, c.want.reason, ip)
 			}
 			if c.want.status != http.StatusOK {
 				if upstream != nil {
