@@ -31,4 +31,15 @@
 //     (the upstream decides); a credential that cannot be decrypted (wrong
 //     key) is a 500 and an error log, never a 401; admins have no vault
 //     access at all.
+//   - Restrictions: a token used from outside its IP allow-list is a 401
+//     like any bad credential (checked before match_username, so the owner
+//     sees ip_not_allowed); a scoped token outside its scopes is a 403 with
+//     a short text/plain body, after every 401 check. Scope names live in
+//     the tokengate_auth handlers; each registers its names with the
+//     config's tokengate app, whose token service offers and accepts exactly
+//     those. A token's scope that a handler does not define reaches only
+//     that handler's scope_always paths (nothing is refused at load, so a
+//     config change cannot break stored tokens, it can only narrow them).
+//     Scope patterns are Caddy path matcher patterns without placeholders
+//     (they are matched before the identity is set).
 package caddymodule
