@@ -46,14 +46,14 @@ func ParseAllowedIPs(entries []string) ([]netip.Prefix, error) {
 		}
 		p, err := parseIPOrPrefix(e)
 		if err != nil {
-			return nil, inputErr(ErrInvalidInput, fmt.Sprintf("allowed IP %d, %q: %v", i+1, Clip(e, 60), err))
+			return nil, inputErr(ErrInvalidInput, fmt.Sprintf("allowed IP %d, %q: %v", i+1, Ellipsize(e, 60), err))
 		}
 		if !slices.Contains(out, p) {
+			if len(out) == MaxAllowedIPs { // stop here: a huge list costs no more than this
+				return nil, inputErr(ErrInvalidInput, fmt.Sprintf("more than %d allowed IP entries; at most %d are allowed (use ranges)", MaxAllowedIPs, MaxAllowedIPs))
+			}
 			out = append(out, p)
 		}
-	}
-	if len(out) > MaxAllowedIPs {
-		return nil, inputErr(ErrInvalidInput, fmt.Sprintf("%d allowed IP entries; at most %d are allowed (use ranges)", len(out), MaxAllowedIPs))
 	}
 	return out, nil
 }
@@ -150,9 +150,9 @@ func NormalizeScopes(requested, known []string) ([]string, error) {
 		}
 		if !slices.Contains(known, s) {
 			if len(known) == 0 {
-				return nil, inputErr(ErrInvalidInput, fmt.Sprintf("scope %q: no scopes are configured on this server", Clip(s, 60)))
+				return nil, inputErr(ErrInvalidInput, fmt.Sprintf("scope %q: no scopes are configured on this server", Ellipsize(s, 60)))
 			}
-			return nil, inputErr(ErrInvalidInput, fmt.Sprintf("unknown scope %q; known scopes: %s", Clip(s, 60), strings.Join(known, ", ")))
+			return nil, inputErr(ErrInvalidInput, fmt.Sprintf("unknown scope %q; known scopes: %s", Ellipsize(s, 60), strings.Join(known, ", ")))
 		}
 		if !slices.Contains(out, s) {
 			out = append(out, s)

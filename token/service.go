@@ -111,11 +111,7 @@ func (s *Service) CreateWith(ctx context.Context, owner string, req CreateReques
 	if s.policy.RequireAllowedIPs && len(allowed) == 0 {
 		return Created{}, inputErr(ErrInvalidInput, "allowed IPs are required on this server: list the addresses or ranges the token will be used from (e.g. your data gateway's)")
 	}
-	var known []string
-	if s.policy.KnownScopes != nil {
-		known = s.policy.KnownScopes()
-	}
-	scopes, err := NormalizeScopes(req.Scopes, known)
+	scopes, err := NormalizeScopes(req.Scopes, s.KnownScopes())
 	if err != nil {
 		return Created{}, err
 	}

@@ -51,6 +51,11 @@ func (s *Store) Create(ctx context.Context, t token.Token, limit int) error {
 	if t.CreatedAt.IsZero() {
 		return inputErr("token %s: created_at must be set (legacy tokens are imported)", t.ID)
 	}
+	for _, p := range t.AllowedIPs {
+		if !p.IsValid() || p != p.Masked() {
+			return inputErr("token %s: allowed IP %q is not a masked range (see token.ParseAllowedIPs)", t.ID, p)
+		}
+	}
 	t.RevokedAt, t.RevokedBy = time.Time{}, ""
 	t.LastUsedAt, t.LastUsedIP, t.LastUsedAgent = time.Time{}, "", ""
 	return s.update(ctx, "create token", func(tx *bbolt.Tx) error {
@@ -61,7 +66,7 @@ func (s *Store) Create(ctx context.Context, t token.Token, limit int) error {
 			return err
 		}
 		return addEvent(tx, token.Event{At: t.CreatedAt, Kind: token.EventCreate, Actor: t.Owner,
-			Owner: t.Owner, TokenID: t.ID, Label: t.Label})
+			Owner: t.Owner, TokenID: t.ID, Label: t.Label, Detail: token.RestrictionsDetail(t)})
 	})
 }
 
@@ -243,7 +248,8 @@ func (s *Store) CapExpiry(ctx context.Context, limit time.Time, by string, at ti
 	return out, err
 }
 
-// Import inserts legacy tokens, all or nothing.
+// Import inserts legacy tokens, all or nothing. Legacy tokens are
+// unrestricted: one with allowed IPs or scopes is refused.
 func (s *Store) Import(ctx context.Context, ts []token.Token, by string, at time.Time) error {
 	if err := checkActor(by, at); err != nil {
 		return err
@@ -251,6 +257,9 @@ func (s *Store) Import(ctx context.Context, ts []token.Token, by string, at time
 	for i, t := range ts {
 		if !t.CreatedAt.IsZero() || !t.ExpiresAt.IsZero() {
 			return inputErr("import row %d (token %s): legacy tokens have no created_at or expires_at", i+1, t.ID)
+		}
+		if t.Restricted() {
+			return inputErr("import row %d (token %s): legacy tokens have no restrictions (allowed IPs, scopes)", i+1, t.ID)
 		}
 	}
 	return s.update(ctx, "import tokens", func(tx *bbolt.Tx) error {

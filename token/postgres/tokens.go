@@ -17,7 +17,7 @@ import (
 
 // tokenCols are the columns scanToken reads, in order.
 const tokenCols = `id, owner, label, digest, hint, created_at, expires_at, revoked_at, revoked_by,
-	last_used_at, last_used_ip, last_used_agent`
+	last_used_at, last_used_ip, last_used_agent, allowed_ips, scopes`
 
 // ownerLockClass is the first key of the per-owner transaction advisory lock
 // (pg_advisory_xact_lock(int, int)) that makes Create's limit check atomic.
@@ -47,7 +47,7 @@ func scanToken(row pgx.Row, extra ...any) (token.Token, error) {
 		created, expires, revoked, lastUse pgtype.Timestamptz
 	)
 	dest := append([]any{&t.ID, &t.Owner, &t.Label, &digest, &t.Hint, &created, &expires, &revoked,
-		&t.RevokedBy, &lastUse, &t.LastUsedIP, &t.LastUsedAgent}, extra...)
+		&t.RevokedBy, &lastUse, &t.LastUsedIP, &t.LastUsedAgent, &t.AllowedIPs, &t.Scopes}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return token.Token{}, err
 	}
@@ -56,6 +56,12 @@ func scanToken(row pgx.Row, extra ...any) (token.Token, error) {
 	}
 	copy(t.Digest[:], digest)
 	t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.LastUsedAt = fromTS(created), fromTS(expires), fromTS(revoked), fromTS(lastUse)
+	if len(t.AllowedIPs) == 0 { // '{}' scans as an empty slice: no restriction is nil
+		t.AllowedIPs = nil
+	}
+	if len(t.Scopes) == 0 {
+		t.Scopes = nil
+	}
 	return t, nil
 }
 
@@ -87,6 +93,15 @@ func duplicate(err error) error {
 	return fmt.Errorf("%s exists already: %w", what, token.ErrDuplicate)
 }
 
+// nonNil returns s, or an empty slice for nil: the restriction columns are
+// NOT NULL, and pgx encodes a nil slice as NULL.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
 // checkNew validates the fields of a token to be inserted.
 func checkNew(op string, t token.Token, row string) error {
 	switch {
@@ -104,6 +119,11 @@ func checkNew(op string, t token.Token, row string) error {
 func (s *Store) Create(ctx context.Context, t token.Token, limit int) error {
 	if err := checkNew("create", t, ""); err != nil {
 		return err
+	}
+	for _, p := range t.AllowedIPs {
+		if !p.IsValid() || p != p.Masked() {
+			return invalid("create", "allowed IP %q is not a masked range (see token.ParseAllowedIPs)", p)
+		}
 	}
 	at := t.CreatedAt
 	if at.IsZero() {
@@ -124,14 +144,15 @@ func (s *Store) Create(ctx context.Context, t token.Token, limit int) error {
 				return fmt.Errorf("%q has %d unrevoked tokens, the limit is %d: %w", t.Owner, n, limit, token.ErrLimitReached)
 			}
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO tokens (id, owner, label, digest, hint, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			t.ID, t.Owner, t.Label, t.Digest[:], t.Hint, ts(t.CreatedAt), ts(t.ExpiresAt))
+		_, err := tx.Exec(ctx, `INSERT INTO tokens (id, owner, label, digest, hint, created_at, expires_at, allowed_ips, scopes)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			t.ID, t.Owner, t.Label, t.Digest[:], t.Hint, ts(t.CreatedAt), ts(t.ExpiresAt),
+			nonNil(t.AllowedIPs), nonNil(t.Scopes))
 		if err != nil {
 			return duplicate(err)
 		}
 		return insertEvents(ctx, tx, []token.Event{{At: at, Kind: token.EventCreate, Actor: t.Owner,
-			Owner: t.Owner, TokenID: t.ID, Label: t.Label}})
+			Owner: t.Owner, TokenID: t.ID, Label: t.Label, Detail: token.RestrictionsDetail(t)}})
 	})
 }
 
@@ -286,7 +307,8 @@ func (s *Store) CapExpiry(ctx context.Context, limit time.Time, by string, at ti
 				FOR UPDATE)
 			UPDATE tokens t SET expires_at = $1 FROM old WHERE t.id = old.id
 			RETURNING t.id, t.owner, t.label, t.digest, t.hint, t.created_at, t.expires_at, t.revoked_at,
-				t.revoked_by, t.last_used_at, t.last_used_ip, t.last_used_agent, old.expires_at`, ts(limit))
+				t.revoked_by, t.last_used_at, t.last_used_ip, t.last_used_agent, t.allowed_ips, t.scopes,
+				old.expires_at`, ts(limit))
 		if err != nil {
 			return err
 		}
@@ -330,7 +352,8 @@ func (s *Store) CapExpiry(ctx context.Context, limit time.Time, by string, at ti
 }
 
 // Import inserts legacy tokens, all or nothing, and notifies "flush" (cached
-// negative results for their digests must go); see token.Store.
+// negative results for their digests must go); see token.Store. Legacy
+// tokens are unrestricted: their allowed_ips and scopes are '{}'.
 func (s *Store) Import(ctx context.Context, tokens []token.Token, by string, at time.Time) error {
 	switch {
 	case strings.TrimSpace(by) == "":
@@ -349,6 +372,9 @@ func (s *Store) Import(ctx context.Context, tokens []token.Token, by string, at 
 		}
 		if !t.CreatedAt.IsZero() || !t.ExpiresAt.IsZero() {
 			return invalid("import", "%slegacy token %q must have no creation and no expiry date", row, t.ID)
+		}
+		if t.Restricted() {
+			return invalid("import", "%slegacy token %q must have no restrictions (allowed IPs, scopes)", row, t.ID)
 		}
 		ids[i], owners[i], labels[i], hints[i], digests[i] = t.ID, t.Owner, t.Label, t.Hint, t.Digest[:]
 		events[i] = token.Event{At: at, Kind: token.EventImport, Actor: by, Owner: t.Owner, TokenID: t.ID, Label: t.Label}

@@ -27,7 +27,12 @@ const Timeout = 60 * time.Second
 // in List are broken by ascending ID; the EventCreate of a token is dated
 // t.CreatedAt; times are compared at microsecond precision; VaultSecrets
 // orders kinds bytewise; input checks refuse with an InputError of kind
-// token.ErrInvalidInput.
+// token.ErrInvalidInput. Restrictions: AllowedIPs keep their order and
+// Scopes are kept as given (the Service sorts them); a token without them
+// reads back with nil slices, however it was created; the EventCreate
+// Detail is token.RestrictionsDetail of the token ("" when unrestricted);
+// Import refuses a legacy token with restrictions, and Create a range with
+// host bits set (ParseAllowedIPs masks them).
 func Run(t *testing.T, open func(t *testing.T) token.Store) {
 	tests := []struct {
 		name string
@@ -36,6 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) token.Store) {
 		{"CreateAndByDigest", testCreateAndByDigest},
 		{"CreateDuplicate", testCreateDuplicate},
 		{"CreateLimit", testCreateLimit},
+		{"Restrictions", testRestrictions},
+		{"RestrictionsLifecycle", testRestrictionsLifecycle},
 		{"List", testList},
 		{"RevokeByOwner", testRevokeByOwner},
 		{"RevokeAdmin", testRevokeAdmin},
@@ -213,7 +220,8 @@ func (e *env) wantNotFound(what string, d token.Digest) {
 	}
 }
 
-// checkToken compares every field of got with want (times with Equal).
+// checkToken compares every field of got with want (times with Equal). An
+// empty restriction in want must read back as nil.
 func checkToken(t *testing.T, what string, got, want token.Token) {
 	t.Helper()
 	var diffs []string
@@ -239,6 +247,12 @@ func checkToken(t *testing.T, what string, got, want token.Token) {
 	tm("LastUsedAt", got.LastUsedAt, want.LastUsedAt)
 	str("LastUsedIP", got.LastUsedIP, want.LastUsedIP)
 	str("LastUsedAgent", got.LastUsedAgent, want.LastUsedAgent)
+	if !slices.Equal(got.AllowedIPs, want.AllowedIPs) || (got.AllowedIPs == nil) != (len(want.AllowedIPs) == 0) {
+		diffs = append(diffs, fmt.Sprintf("AllowedIPs = %#v, want %v (nil when none)", got.AllowedIPs, want.AllowedIPs))
+	}
+	if !slices.Equal(got.Scopes, want.Scopes) || (got.Scopes == nil) != (len(want.Scopes) == 0) {
+		diffs = append(diffs, fmt.Sprintf("Scopes = %#v, want %q (nil when none)", got.Scopes, want.Scopes))
+	}
 	for _, d := range diffs {
 		t.Errorf("%s: %s", what, d)
 	}
