@@ -68,6 +68,9 @@ func (h *Handler) listTokens(w http.ResponseWriter, r *http.Request, who string)
 type createRequest struct {
 	Label     string  `json:"label"`
 	ExpiresOn *string `json:"expires_on"`
+	// AllowedIPs and Scopes are the optional restrictions (see restrictions.go).
+	AllowedIPs []string `json:"allowed_ips"`
+	Scopes     []string `json:"scopes"`
 }
 
 func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, who string) {
@@ -79,13 +82,15 @@ func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, who string
 	if req.ExpiresOn != nil {
 		date = *req.ExpiresOn
 	}
-	c, err := h.svc.Create(r.Context(), who, req.Label, date)
+	c, err := h.svc.CreateWith(r.Context(), who, token.CreateRequest{
+		Label: req.Label, ExpiresOn: date, AllowedIPs: req.AllowedIPs, Scopes: req.Scopes})
 	if err != nil {
 		h.serviceError(w, r, "create", who, err)
 		return
 	}
 	h.log.Info("token created", zap.String("action", "create"), zap.String("identity", who),
-		zap.String("token_id", c.Token.ID))
+		zap.String("token_id", c.Token.ID), zap.Strings("allowed_ips", token.FormatAllowedIPs(c.Token.AllowedIPs)),
+		zap.Strings("scopes", c.Token.Scopes))
 	out := toAPI(c.Token, h.now(), false)
 	out.Token = c.Secret
 	writeJSON(w, http.StatusCreated, out)

@@ -86,6 +86,7 @@ func (p *Portal) Provision(ctx caddy.Context) error {
 		Identity:     p.identity,
 		FeedURL:      p.feedURL,
 		OriginalPath: originalPath,
+		ClientIP:     clientIP,
 		Logger:       ctx.Logger(),
 	})
 	if err != nil {
@@ -175,6 +176,16 @@ func originalPath(r *http.Request) string {
 		return or.URL.Path
 	}
 	return requestURIPath(r)
+}
+
+// clientIP is the client address Caddy determined (trusted_proxies
+// honoured), the one tokengate_auth checks allow-lists against; the
+// connection's address when Caddy set none.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	return RemoteIP(r)
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens.

@@ -122,8 +122,8 @@ func TestValidateNamesField(t *testing.T) {
 }
 
 // caddySite is an in-process Caddy with tokengate_auth in front of /odata/
-// and the portal at /tokens behind basic_auth (alice, bob, carol; carol is
-// an administrator).
+// (scopes issues and worklogs defined) and the portal at /tokens behind
+// basic_auth (alice, bob, carol; carol is an administrator).
 type caddySite struct {
 	base, password string
 }
@@ -157,6 +157,9 @@ http://127.0.0.1:%[2]d {
 	route /odata/* {
 		tokengate_auth {
 			realm "Jira export"
+			scope issues /odata/Issues*
+			scope worklogs /odata/Worklogs*
+			scope_always /odata/ /odata/$metadata
 		}
 		respond "odata for {http.auth.user.id}" 200
 	}
@@ -222,7 +225,13 @@ func (c *caddySite) call(t *testing.T, method, path, authz, body string) (int, h
 // odataStatus uses secret as the Power BI password of who against tokengate_auth.
 func (c *caddySite) odataStatus(t *testing.T, who, secret string) (int, string) {
 	t.Helper()
-	st, _, body := c.call(t, "GET", "/odata/Issues", basicauth.Header(who, secret), "")
+	return c.odataPath(t, "/odata/Issues", who, secret)
+}
+
+// odataPath requests path of the feed with secret as who's password.
+func (c *caddySite) odataPath(t *testing.T, path, who, secret string) (int, string) {
+	t.Helper()
+	st, _, body := c.call(t, "GET", path, basicauth.Header(who, secret), "")
 	return st, body
 }
 
@@ -258,6 +267,9 @@ func TestInCaddy(t *testing.T) {
 	}
 	if !strings.Contains(page, site.base+"/odata/") {
 		t.Errorf("page lacks the feed URL %s/odata/", site.base)
+	}
+	if !strings.Contains(page, `data-ip="127.0.0.1"`) {
+		t.Errorf("page does not offer Caddy's client IP 127.0.0.1 for the allow-list")
 	}
 
 	st, _, body := site.call(t, "POST", "/tokens/api/tokens", alice, `{"label":"Power BI","expires_on":null}`)

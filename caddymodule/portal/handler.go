@@ -8,7 +8,7 @@
 // JSON API (all responses carry Cache-Control: no-store):
 //
 //	GET    /api/tokens                      {"tokens":[token...]}
-//	POST   /api/tokens                      {"label":"…","expires_on":"YYYY-MM-DD"|null} → 201 token + "token"
+//	POST   /api/tokens                      {"label":"…","expires_on":"YYYY-MM-DD"|null,"allowed_ips":[…]?,"scopes":[…]?} → 201 token + "token"
 //	DELETE /api/tokens/{id}                 204; another person's or unknown id → 404
 //	GET    /api/rejections                  {"rejections":[{at,ip,agent,token_id,label,reason}...]}
 //	GET    /api/vault                       {"enabled":true,"entries":[vault entry...]}; vault off → {"enabled":false,"entries":[]}
@@ -21,9 +21,12 @@
 //	POST   /api/admin/cap                   {"max_lifetime":"90d"} → 200 {"changed":N}
 //
 // A token is {id,label,hint,legacy,created_at,expires_at,last_used_at,
-// last_used_ip,last_used_agent,status}: hint is the last 4 characters of the
-// secret, times are RFC 3339 UTC or null, status is active, expiring_soon or
-// expired.
+// last_used_ip,last_used_agent,status,allowed_ips,scopes}: hint is the last 4
+// characters of the secret, times are RFC 3339 UTC or null, status is active,
+// expiring_soon or expired. allowed_ips (addresses and CIDR ranges, single
+// addresses without /32 or /128) and scopes are the token's restrictions,
+// always present and [] when there are none; they are set at creation and
+// cannot be changed.
 //
 // The vault ("Other tokens": upstream credentials such as a Jira API token
 // that the export backend uses on the person's behalf) is always the
@@ -82,6 +85,11 @@ type Config struct {
 	// Clock is the time used for statuses and date bounds; nil means the
 	// Service's clock.
 	Clock token.Clock
+	// ClientIP returns the caller's IP address, offered on the page as the
+	// "add my current IP" suggestion for a token's allow-list. Nil means
+	// RemoteIP (the connection's address); inside Caddy it is Caddy's
+	// client IP, the one tokengate_auth checks the allow-list against.
+	ClientIP func(*http.Request) string
 }
 
 // Handler serves the token page and its JSON API.
@@ -91,6 +99,7 @@ type Handler struct {
 	identity     func(*http.Request) string
 	feedURL      func(*http.Request) string
 	originalPath func(*http.Request) string
+	clientIP     func(*http.Request) string
 	log          *zap.Logger
 	now          token.Clock
 	mux          *http.ServeMux
@@ -110,6 +119,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 		identity:     cfg.Identity,
 		feedURL:      cfg.FeedURL,
 		originalPath: cfg.OriginalPath,
+		clientIP:     cfg.ClientIP,
 		log:          cfg.Logger,
 		now:          cfg.Clock,
 	}
@@ -132,6 +142,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 	}
 	if h.originalPath == nil {
 		h.originalPath = requestURIPath
+	}
+	if h.clientIP == nil {
+		h.clientIP = RemoteIP
 	}
 	if h.log == nil {
 		h.log = zap.NewNop()

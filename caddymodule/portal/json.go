@@ -136,6 +136,8 @@ func jsonKind(goKind string) string {
 		return "a number"
 	case "bool":
 		return "true or false"
+	case "slice":
+		return "a list"
 	}
 	return "of another type"
 }
@@ -154,7 +156,10 @@ type apiToken struct {
 	LastUsedIP    *string `json:"last_used_ip"`
 	LastUsedAgent *string `json:"last_used_agent"`
 	Status        string  `json:"status"`
-	Token         string  `json:"token,omitempty"`
+	// AllowedIPs and Scopes are the token's restrictions, [] when none.
+	AllowedIPs []string `json:"allowed_ips"`
+	Scopes     []string `json:"scopes"`
+	Token      string   `json:"token,omitempty"`
 }
 
 func toAPI(t token.Token, now time.Time, withOwner bool) apiToken {
@@ -169,6 +174,8 @@ func toAPI(t token.Token, now time.Time, withOwner bool) apiToken {
 		LastUsedIP:    strPtr(t.LastUsedIP),
 		LastUsedAgent: strPtr(t.LastUsedAgent),
 		Status:        string(t.StatusAt(now)),
+		AllowedIPs:    apiAllowedIPs(t),
+		Scopes:        apiScopes(t),
 	}
 	if withOwner {
 		a.Owner = t.Owner

@@ -72,6 +72,7 @@ type rowView struct {
 	LastUsedIP, LastUsedAgent  string
 	Status, StatusText, Symbol string
 	Replaceable                bool
+	restrictionsView
 }
 
 type rejectionView struct {
@@ -93,6 +94,7 @@ type pageData struct {
 	DateRequired bool
 	MaxLifetime  string
 	MaxTokens    int
+	Create       createFormView
 	FeedURL      string
 	Admin        bool
 	AdminFilter  string
@@ -172,6 +174,7 @@ func (h *Handler) pageData(r *http.Request, who string) (pageData, error) {
 		MaxDate:      maxDate,
 		DateRequired: pol.MaxLifetime > 0,
 		MaxTokens:    pol.MaxTokensPerUser,
+		Create:       h.createForm(r),
 		FeedURL:      h.feedURL(r),
 		Admin:        h.admins[who],
 		HistoryLimit: DefaultHistoryLimit,
@@ -201,7 +204,7 @@ func (h *Handler) pageData(r *http.Request, who string) (pageData, error) {
 	}
 	for _, x := range rs {
 		d.Rejections = append(d.Rejections, rejectionView{At: x.At.UTC().Format(DateTimeLayout), AtISO: rfc3339(x.At),
-			IP: x.IP, Agent: x.Agent, Label: x.Label, Reason: reasonText(x.Reason)})
+			IP: x.IP, Agent: x.Agent, Label: x.Label, Reason: reasonText(x)})
 	}
 	if err := h.vaultPageData(r, &d, who); err != nil {
 		return d, err
@@ -252,7 +255,7 @@ func (h *Handler) adminPageData(r *http.Request, d *pageData, now time.Time) err
 func rowOf(t token.Token, now time.Time) rowView {
 	v := rowView{ID: t.ID, Owner: t.Owner, Label: t.Label, Hint: "…" + t.Hint,
 		Created: "—", Expires: "never", LastUsed: "never used",
-		LastUsedIP: t.LastUsedIP, LastUsedAgent: t.LastUsedAgent}
+		LastUsedIP: t.LastUsedIP, LastUsedAgent: t.LastUsedAgent, restrictionsView: restrictionsOf(t)}
 	if !t.Legacy() {
 		v.Hint = token.Prefix + v.Hint
 		v.Created, v.CreatedISO = t.CreatedAt.UTC().Format(DateTimeLayout), rfc3339(t.CreatedAt)
@@ -300,18 +303,6 @@ func expiresText(e time.Time) string {
 		return e.Add(-time.Second).Format("2006-01-02 15:04:05 UTC")
 	}
 	return e.Format(DateTimeLayout)
-}
-
-func reasonText(r token.RejectReason) string {
-	switch r {
-	case token.RejectExpired:
-		return "expired"
-	case token.RejectRevoked:
-		return "revoked"
-	case token.RejectUsernameMismatch:
-		return "username mismatch (the user name is not the token's owner)"
-	}
-	return string(r)
 }
 
 var errorTemplate = template.Must(template.New("error").Parse(`<!DOCTYPE html>

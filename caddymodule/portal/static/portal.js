@@ -122,6 +122,46 @@
   window.addEventListener('pageshow', function () { hideSecret(); clearVaultInputs(); });
   window.addEventListener('pagehide', function () { hideSecret(); clearVaultInputs(); });
 
+  // Restrictions of a new token: the allow-list is one entry a line (commas
+  // and spaces separate entries too), the scopes are the ticked boxes. The
+  // server checks both and names a wrong entry.
+  var ipsInput = $('allowed_ips');
+  function allowedIPs() {
+    if (!ipsInput) { return []; }
+    return ipsInput.value.split(/[\s,;]+/).filter(function (e) { return e !== ''; });
+  }
+  function checkedScopes() {
+    var boxes = document.querySelectorAll('#create-form input[name="scopes"]:checked');
+    var out = [];
+    for (var i = 0; i < boxes.length; i++) { out.push(boxes[i].value); }
+    return out;
+  }
+  // setRestrictions fills the form with a token's restrictions (Replace):
+  // ips one a line, scopes separated by spaces. It returns the scopes the
+  // form no longer offers (the operator removed them).
+  function setRestrictions(ips, scopes) {
+    if (ipsInput) { ipsInput.value = ips; }
+    var names = scopes ? scopes.split(' ') : [];
+    var boxes = document.querySelectorAll('#create-form input[name="scopes"]');
+    var offered = [];
+    for (var i = 0; i < boxes.length; i++) {
+      boxes[i].checked = names.indexOf(boxes[i].value) >= 0;
+      offered.push(boxes[i].value);
+    }
+    return names.filter(function (n) { return offered.indexOf(n) < 0; });
+  }
+  var addMyIP = $('add-my-ip');
+  if (addMyIP && ipsInput) {
+    addMyIP.addEventListener('click', function () {
+      var ip = addMyIP.getAttribute('data-ip');
+      if (allowedIPs().indexOf(ip) < 0) {
+        var v = ipsInput.value.replace(/\s+$/, '');
+        ipsInput.value = v ? v + '\n' + ip : ip;
+      }
+      ipsInput.focus();
+    });
+  }
+
   var form = $('create-form');
   if (form) {
     form.addEventListener('submit', function (e) {
@@ -131,7 +171,12 @@
       var button = $('create-button');
       button.disabled = true;
       var date = dateInput.value;
-      api('POST', 'api/tokens', { label: $('label').value, expires_on: date ? date : null }).then(function (r) {
+      var body = { label: $('label').value, expires_on: date ? date : null };
+      var ips = allowedIPs();
+      if (ips.length) { body.allowed_ips = ips; }
+      var scopes = checkedScopes();
+      if (scopes.length) { body.scopes = scopes; }
+      api('POST', 'api/tokens', body).then(function (r) {
         button.disabled = false;
         if (!r.ok) {
           say('form-error', errorOf(r, 'Creating the token'), false);
@@ -180,15 +225,21 @@
     });
   }
 
-  function replace(label) {
+  function replace(button) {
+    var label = button.getAttribute('data-label');
     hideSecret();
     $('label').value = label;
+    var ips = button.getAttribute('data-allowed-ips') || '';
+    var scopes = button.getAttribute('data-scopes') || '';
+    var gone = setRestrictions(ips, scopes);
     say('form-error', '', false);
     dateInput.value = '';
     updateMeaning();
     form.scrollIntoView();
     dateInput.focus();
-    succeed('status', 'error', 'The form is filled in with the label “' + label + '”: choose an expiry date and create the new token, then revoke the old one.', false);
+    succeed('status', 'error', 'The form is filled in with the label “' + label + '”' + (ips || scopes ? ' and its restrictions' : '') +
+      ': choose an expiry date and create the new token, then revoke the old one.' +
+      (gone.length ? ' The scopes ' + gone.join(', ') + ' are no longer offered: tick the ones the new token needs.' : ''), false);
   }
 
   function revoke(button, admin) {
@@ -264,7 +315,7 @@
     var b = e.target.closest ? e.target.closest('button[data-action]') : null;
     if (!b) { return; }
     switch (b.getAttribute('data-action')) {
-      case 'replace': replace(b.getAttribute('data-label')); break;
+      case 'replace': replace(b); break;
       case 'revoke': revoke(b, false); break;
       case 'admin-revoke': revoke(b, true); break;
       case 'vault-remove': vaultRemove(b); break;
