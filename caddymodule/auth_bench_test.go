@@ -40,6 +40,33 @@ func BenchmarkAuthHit(b *testing.B) {
 	}
 }
 
+// BenchmarkAuthHitRestricted is BenchmarkAuthHit with a token limited to
+// an IP range and a scope, on a path of its scope: what the restrictions
+// cost a request that passes them.
+func BenchmarkAuthHitRestricted(b *testing.B) {
+	f := newAuthFixture(b)
+	c := f.createRestricted(b, "rita", token.CreateRequest{AllowedIPs: []string{"10.0.0.0/8", "192.0.2.0/24"}, Scopes: []string{"issues"}})
+	h := f.handler(b, &Auth{Realm: "test", ScopeAlways: []string{"/odata/", "/odata/$metadata"},
+		Scopes: map[string][]string{"issues": {"/odata/Issues*", "/odata/Sprints*"}, "worklogs": {"/odata/Worklogs*"}}}, nil)
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	req := httptest.NewRequest(http.MethodGet, "/odata/Issues", nil) // from 192.0.2.1
+	req.SetBasicAuth("rita", c.Secret)
+	authz := req.Header.Get("Authorization")
+	req = req.WithContext(context.WithValue(req.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+	w := httptest.NewRecorder()
+	if err := h.ServeHTTP(w, req, next); err != nil || w.Code != http.StatusOK {
+		b.Fatal(w.Code, err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req.Header.Set("Authorization", authz)
+		if err := h.ServeHTTP(w, req, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkValidTokenUnderFlood measures tokengate_auth's ServeHTTP for a
 // cached valid token while other goroutines flood the same handler with
 // rejected requests: made-up well-formed tokens (which wait for the
