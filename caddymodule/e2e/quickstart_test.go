@@ -113,7 +113,8 @@ func TestQuickstartTimeouts(t *testing.T) {
 
 // TestQuickstartCaddyfile runs the repository's own Caddyfile (ports moved
 // to free ones, ./data under a temporary directory) and walks the Power BI
-// flow through it, so the quickstart is proven to work as shipped.
+// flow through it, scopes included, so the quickstart is proven to work as
+// shipped.
 func TestQuickstartCaddyfile(t *testing.T) {
 	path := rootCaddyfile(t)
 	raw, err := os.ReadFile(path)
@@ -174,6 +175,20 @@ func TestQuickstartCaddyfile(t *testing.T) {
 	res := s.followPages(t, base+"/odata/Issues", "alice", alice.Token)
 	if want := svc.VisibleIssueCount("alice"); res.rows != want {
 		t.Fatalf("alice read %d issues over %d pages through the quickstart, VisibleIssueCount %d", res.rows, res.pages, want)
+	}
+	// The quickstart's scopes: a token scoped to worklogs reads its sets,
+	// the service document and $metadata, and gets 403 for Issues.
+	resp, body := s.portalCall(t, http.MethodPost, "/api/tokens", "bob",
+		map[string]any{"label": "worklogs only", "expires_on": nil, "scopes": []string{"worklogs"}})
+	var scoped created
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &scoped) != nil || scoped.Token == "" {
+		t.Fatalf("create a token scoped to worklogs: %d %s", resp.StatusCode, body)
+	}
+	for path, want := range map[string]int{"/odata/Worklogs?$top=1": 200, "/odata/Users?$top=1": 200, "/odata/": 200,
+		"/odata/$metadata": 200, "/odata/Issues?$top=1": 403, "/odata/Sprints": 403} {
+		if resp, _ := s.odataGet(t, base+path, "bob", scoped.Token); resp.StatusCode != want {
+			t.Errorf("token scoped to worklogs on %s: %d, want %d", path, resp.StatusCode, want)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "tokengate.db")); err != nil {
 		t.Errorf("the quickstart's store is not at ./data/tokengate.db: %v", err)
