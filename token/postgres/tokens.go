@@ -15,10 +15,6 @@ import (
 	"github.com/tokengate/tokengate/token"
 )
 
-// tokenCols are the columns scanToken reads, in order.
-const tokenCols = `id, owner, label, digest, hint, created_at, expires_at, revoked_at, revoked_by,
-	last_used_at, last_used_ip, last_used_agent, allowed_ips, scopes`
-
 // ownerLockClass is the first key of the per-owner transaction advisory lock
 // (pg_advisory_xact_lock(int, int)) that makes Create's limit check atomic.
 // The two-key form never collides with tern's single bigint key.
@@ -27,57 +23,6 @@ const ownerLockClass = 0x746b67 // "tkg"
 // notifyBatchMax is the number of changed tokens above which CapExpiry sends
 // one "flush" instead of one "c:" notification per token.
 const notifyBatchMax = 100
-
-// ts converts a time to a timestamptz parameter; the zero time is NULL.
-func ts(t time.Time) pgtype.Timestamptz { return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()} }
-
-// fromTS converts a scanned timestamptz to UTC; NULL is the zero time.
-func fromTS(v pgtype.Timestamptz) time.Time {
-	if !v.Valid {
-		return time.Time{}
-	}
-	return v.Time.UTC()
-}
-
-// scanToken reads one row of tokenCols, followed by extra destinations.
-func scanToken(row pgx.Row, extra ...any) (token.Token, error) {
-	var (
-		t                                  token.Token
-		digest                             []byte
-		created, expires, revoked, lastUse pgtype.Timestamptz
-	)
-	dest := append([]any{&t.ID, &t.Owner, &t.Label, &digest, &t.Hint, &created, &expires, &revoked,
-		&t.RevokedBy, &lastUse, &t.LastUsedIP, &t.LastUsedAgent, &t.AllowedIPs, &t.Scopes}, extra...)
-	if err := row.Scan(dest...); err != nil {
-		return token.Token{}, err
-	}
-	if len(digest) != len(t.Digest) {
-		return token.Token{}, fmt.Errorf("token %q has a %d-byte digest, want %d", t.ID, len(digest), len(t.Digest))
-	}
-	copy(t.Digest[:], digest)
-	t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.LastUsedAt = fromTS(created), fromTS(expires), fromTS(revoked), fromTS(lastUse)
-	if len(t.AllowedIPs) == 0 { // '{}' scans as an empty slice: no restriction is nil
-		t.AllowedIPs = nil
-	}
-	if len(t.Scopes) == 0 {
-		t.Scopes = nil
-	}
-	return t, nil
-}
-
-// collectTokens reads all rows of tokenCols.
-func collectTokens(rows pgx.Rows) ([]token.Token, error) {
-	defer rows.Close()
-	var out []token.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
-}
 
 // duplicate maps a unique violation to token.ErrDuplicate; other errors are
 // returned unchanged.
@@ -91,15 +36,6 @@ func duplicate(err error) error {
 		what = "a token with the same id"
 	}
 	return fmt.Errorf("%s exists already: %w", what, token.ErrDuplicate)
-}
-
-// nonNil returns s, or an empty slice for nil: the restriction columns are
-// NOT NULL, and pgx encodes a nil slice as NULL.
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
 }
 
 // checkNew validates the fields of a token to be inserted.
