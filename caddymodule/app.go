@@ -57,7 +57,9 @@ type App struct {
 	// VaultKey (32 bytes, base64 or hex) turns on the vault of upstream
 	// credentials people store on the token page (XChaCha20-Poly1305 at
 	// rest). Use a placeholder such as {env.TOKENGATE_VAULT_KEY}; it is
-	// never logged.
+	// never logged. Without it, the embedded store keeps a generated key
+	// in a file beside the store (VaultKeyFile), and with Postgres the
+	// vault is off (every instance needs the same key).
 	VaultKey string `json:"vault_key,omitempty"`
 	// VaultKinds are the kinds of credential people may store (default:
 	// jira "Jira API token").
@@ -106,7 +108,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
-	if a.sealer, err = a.vaultSealer(repl); err != nil {
+	if a.sealer, err = a.vaultSealer(repl, storeType, location); err != nil {
 		return err
 	}
 	vcfg := a.validatorConfig()
@@ -151,17 +153,26 @@ func (a *App) policy() token.Policy {
 	}
 }
 
-// vaultSealer resolves and checks the vault settings; nil when the vault is off.
-func (a *App) vaultSealer(repl *caddy.Replacer) (*token.Sealer, error) {
-	if a.VaultKey == "" {
+// vaultSealer resolves and checks the vault settings; nil when the vault is
+// off. Without vault_key the embedded store's key comes from the file beside
+// it (see fileVaultKey); with Postgres the vault is off.
+func (a *App) vaultSealer(repl *caddy.Replacer, storeType, location string) (*token.Sealer, error) {
+	var key []byte
+	var err error
+	switch {
+	case a.VaultKey != "":
+		if key, err = token.ParseVaultKey(repl.ReplaceKnown(a.VaultKey, "")); err != nil {
+			return nil, fmt.Errorf("tokengate: %w (is the environment variable set?)", err)
+		}
+	case storeType == "bolt":
+		if key, err = fileVaultKey(location, checkOnly.Load(), a.logger); err != nil {
+			return nil, err
+		}
+	default: // every instance sharing the database needs the same key: no file
 		if len(a.VaultKinds) > 0 {
-			return nil, errors.New("tokengate: vault_kind: needs vault_key")
+			return nil, errors.New("tokengate: vault_kind: needs vault_key with store " + storeType + " (every instance needs the same key; set it from a secret)")
 		}
 		return nil, nil
-	}
-	key, err := token.ParseVaultKey(repl.ReplaceKnown(a.VaultKey, ""))
-	if err != nil {
-		return nil, fmt.Errorf("tokengate: %w (is the environment variable set?)", err)
 	}
 	seen := map[string]bool{}
 	for _, k := range a.VaultKinds {

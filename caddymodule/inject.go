@@ -42,7 +42,7 @@ func canonicalInjections(injections []VaultInjection) ([]VaultInjection, error) 
 func (h *Auth) provisionVault(app appSource) error {
 	h.sealer = app.Sealer()
 	if h.sealer == nil {
-		return fmt.Errorf("tokengate_auth: inject_vault: the tokengate app has no vault_key")
+		return fmt.Errorf("tokengate_auth: inject_vault: the tokengate app has no vault_key (store postgres needs one, the same on every instance)")
 	}
 	for _, inj := range h.inject {
 		found := false

@@ -108,15 +108,17 @@ func TestVaultInjection(t *testing.T) {
 // TestVaultConfigErrors: misconfigurations fail at load with the field named.
 func TestVaultConfigErrors(t *testing.T) {
 	keyB64, _ := newVaultKey(t)
+	const pgNoKey = "store postgres postgres://tokengate@127.0.0.1:1/none" // validate opens nothing
 	for _, c := range []struct {
 		app, auth, want string
 	}{
-		{"", "inject_vault jira X-Jira-Api-Token", "inject_vault: the tokengate app has no vault_key"},
+		// The embedded store generates a key file; Postgres needs vault_key.
+		{pgNoKey, "inject_vault jira X-Jira-Api-Token", "inject_vault: the tokengate app has no vault_key"},
 		{"vault_key " + keyB64, "inject_vault tempo X-Tempo-Token", "unknown vault kind"},
 		{"vault_key " + keyB64, "inject_vault jira Authorization", "header Authorization is reserved"},
 		{"vault_key " + keyB64, "inject_vault jira X-Authenticated-User", "reserved"},
 		{"vault_key c2hvcnQ=", "", "vault_key decodes to 5 bytes"},
-		{"vault_kind jira Jira", "", "vault_kind: needs vault_key"},
+		{pgNoKey + "\n\t\tvault_kind jira Jira", "", "vault_kind: needs vault_key"},
 		{"vault_key " + keyB64 + "\n\t\tvault_kind Jira! Jira", "", "vault_kind"},
 	} {
 		dir := t.TempDir()
@@ -134,5 +136,25 @@ func TestVaultConfigErrors(t *testing.T) {
 		if strings.Contains(string(out), keyB64) {
 			t.Errorf("validate printed the vault key")
 		}
+	}
+}
+
+// TestVaultKeyFileValidate: with the embedded store and no vault_key,
+// inject_vault is valid (the key file turns the vault on), and `validate`
+// creates neither the key file nor the store's directory.
+func TestVaultKeyFileValidate(t *testing.T) {
+	dir := t.TempDir()
+	cfg := "{\n\tadmin off\n\ttokengate {\n\t\tstore bolt ./data/tokengate.db\n\t}\n}\n:0 {\n\troute {\n\t\ttokengate_auth {\n\t\t\tinject_vault jira X-Jira-Api-Token\n\t\t}\n\t\trespond ok\n\t}\n}\n"
+	path := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(testcaddy.Binary(t), "validate", "--config", path, "--adapter", "caddyfile")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+		t.Errorf("validate created ./data (the key file or the store): %v", err)
 	}
 }
