@@ -236,11 +236,13 @@ func (a *App) validate() error {
 	return nil
 }
 
-// Start is a no-op: the store and cache were acquired in Provision.
-func (a *App) Start() error { return nil }
+// Start makes this app the one the admin API (admin.api.tokengate) serves
+// with; the store and cache were acquired in Provision.
+func (a *App) Start() error { setActive(a); return nil }
 
-// Stop is a no-op; Cleanup releases the shared state.
-func (a *App) Stop() error { return nil }
+// Stop hands the admin API over (unless a newer config's app already
+// took it); Cleanup releases the shared state.
+func (a *App) Stop() error { clearActive(a); return nil }
 
 // Cleanup releases this config's reference to the shared store and cache.
 func (a *App) Cleanup() error {

@@ -103,7 +103,7 @@ func TestTokensCommands(t *testing.T) {
 				t.Fatalf("cap-lifetime: %v\n%s", err, out)
 			}
 			out, err = tokensCLI(t, dir, kind.env, "cap-lifetime", "soon")
-			if err == nil || !strings.Contains(out, "duration") {
+			if err == nil || !strings.Contains(out, "not a lifetime") {
 				t.Fatalf("cap-lifetime soon: %v\n%s", err, out)
 			}
 			out, err = tokensCLI(t, dir, kind.env, "revoke-user", "dave", "--actor", "it-offboarding")

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"text/tabwriter"
+	"os/user"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -21,32 +21,46 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "tokens",
-		Usage: "<migrate|import|revoke-user|cap-lifetime|list> [--config <file>]",
-		Short: "Operator commands for tokengate's token store",
-		Long: `Operator commands for the token store configured in the tokengate app of
-the config (--config, default ./Caddyfile). None of them creates a token for
-anybody: people create their own on the token page.
+		Usage: "<list|revoke|revoke-user|cap-lifetime|import|history|migrate> [--config <file>] [--address <admin>] [--json]",
+		Short: "Operator commands for tokengate's tokens",
+		Long: `Operator commands for the tokens of the tokengate app in the config
+(--config, default ./Caddyfile). None of them creates a token for anybody:
+people create their own on the token page.
 
-With the embedded (bolt) store, stop the server first: the file is locked
-while tokengate runs. With Postgres they work while instances run, and
-revocations reach every instance at once.`,
+list, revoke, revoke-user, cap-lifetime, import and history talk to the
+running instance through Caddy's admin endpoint (admin.api.tokengate; the
+address from --address, else the config's admin setting, else
+localhost:2019), like 'caddy reload': a revoke is in effect at once, with
+the embedded store too. When no instance answers they open the configured
+store directly. One line on stderr says which path was taken. migrate always
+works directly on Postgres.
+
+The actor recorded in the history is --actor, default cli:<os user>.
+Output is a table, or JSON with --json. Exit status: 0 done, 1 error,
+2 nothing matched (no such token, nobody's tokens, an empty list).`,
 		CobraFunc: func(cmd *cobra.Command) {
 			rememberCLI(cmd)
-			cmd.PersistentFlags().StringP("config", "c", "Caddyfile", "Configuration file (Caddyfile or JSON)")
-			cmd.PersistentFlags().StringP("adapter", "a", "", "Name of config adapter to apply")
-			cmd.PersistentFlags().String("actor", "cli", "Name recorded in the tokens history as the actor")
-			cmd.AddCommand(
-				tokensCmd("migrate", "migrate", "Apply the Postgres schema migrations", cobra.NoArgs, runMigrate),
-				tokensCmd("import", "import <file.csv>", "Import legacy tokens (CSV: owner,label,token or sha256:<hex>)", cobra.ExactArgs(1), runImport),
-				tokensCmd("revoke-user", "revoke-user <owner>", "Revoke every token of a person (off-boarding)", cobra.ExactArgs(1), runRevokeUser),
-				tokensCmd("cap-lifetime", "cap-lifetime <duration>", "Shorten tokens that live longer than now+duration (e.g. 365d)", cobra.ExactArgs(1), runCapLifetime),
-				tokensCmd("list", "list [--owner <id>]", "List token metadata (never secrets)", cobra.NoArgs, runList),
-			)
-			for _, c := range cmd.Commands() {
-				if c.Name() == "list" {
-					c.Flags().String("owner", "", "Only this person's tokens")
-				}
+			pf := cmd.PersistentFlags()
+			pf.StringP("config", "c", "Caddyfile", "Configuration file (Caddyfile or JSON)")
+			pf.StringP("adapter", "a", "", "Name of config adapter to apply")
+			pf.String("address", "", "Admin API address of the running instance (default: the config's admin, else localhost:2019)")
+			pf.String("actor", "", "Name recorded in the tokens history as the actor (default cli:<os user>)")
+			pf.Bool("json", false, "Print JSON instead of a table")
+			list := tokensCmd("list", "list [--owner <id>] [--limit N] [--cursor C]", "List token metadata (never secrets)", cobra.NoArgs, runList)
+			hist := tokensCmd("history", "history [--owner <id>] [--limit N] [--cursor C]", "Print the history: time, actor, action, owner, token, detail", cobra.NoArgs, runHistory)
+			for _, c := range []*cobra.Command{list, hist} {
+				c.Flags().String("owner", "", "Only this person's")
+				c.Flags().Int("limit", token.DefaultPageSize, fmt.Sprintf("Page size (1 to %d)", token.MaxHistoryLimit))
+				c.Flags().String("cursor", "", "Start after this cursor (next_cursor of the previous page)")
 			}
+			cmd.AddCommand(list, hist,
+				tokensCmd("revoke", "revoke <token id>", "Revoke one token (of anybody)", cobra.ExactArgs(1), runRevoke),
+				tokensCmd("revoke-user", "revoke-user <owner>", "Revoke every token of a person (off-boarding)", cobra.ExactArgs(1), runRevokeUser),
+				tokensCmd("cap-lifetime", "cap-lifetime <lifetime>", "Shorten tokens that live longer than now+lifetime (e.g. 365d, at most 36500d)", cobra.ExactArgs(1), runCapLifetime),
+				tokensCmd("import", "import <file.csv>", "Import legacy tokens (CSV: owner,label,token or sha256:<hex>)", cobra.ExactArgs(1), runImport),
+				&cobra.Command{Use: "migrate", Short: "Apply the Postgres schema migrations (directly)", Args: cobra.NoArgs,
+					SilenceUsage: true, RunE: runMigrate},
+			)
 		},
 	})
 }
@@ -55,15 +69,12 @@ revocations reach every instance at once.`,
 // included); opening a Postgres store has its own storeOpenTimeout.
 const cliTimeout = 5 * time.Minute
 
-type tokensFunc func(ctx context.Context, env *cliEnv, args []string) error
+// errNothing is returned by a subcommand whose output is complete but
+// empty or zero (exit status 2).
+var errNothing = errors.New("nothing matched")
 
-// cliEnv is what a tokens subcommand works with.
-type cliEnv struct {
-	cmd     *cobra.Command
-	store   token.Store
-	service *token.Service
-	actor   string
-}
+// tokensFunc runs a subcommand on b, printing to cmd's output.
+type tokensFunc func(ctx context.Context, cmd *cobra.Command, b tokensBackend, args []string) error
 
 func tokensCmd(name, use, short string, args cobra.PositionalArgs, run tokensFunc) *cobra.Command {
 	return &cobra.Command{
@@ -71,14 +82,79 @@ func tokensCmd(name, use, short string, args cobra.PositionalArgs, run tokensFun
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), cliTimeout)
 			defer cancel()
-			env, err := openCLIEnv(ctx, cmd, name == "migrate")
-			if err != nil {
-				return err
+			err := runTokens(ctx, cmd, a, run)
+			if errors.Is(err, errNothing) || errors.Is(err, errNotFound) {
+				if !errors.Is(err, errNothing) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", name, err)
+				}
+				cmd.SilenceErrors = true
+				return caddycmd.WrapCommandFuncForCobra(func(caddycmd.Flags) (int, error) { return 2, nil })(cmd, a)
 			}
-			defer env.store.Close()
-			return run(ctx, env, a)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
 		},
 	}
+}
+
+// runTokens runs the subcommand through the admin API and, when no
+// instance answers there, directly on the configured store.
+func runTokens(ctx context.Context, cmd *cobra.Command, args []string, run tokensFunc) error {
+	configFile, _ := cmd.Flags().GetString("config")
+	adapter, _ := cmd.Flags().GetString("adapter")
+	address, _ := cmd.Flags().GetString("address")
+	actor := cliActor(cmd)
+	if err := token.ValidateOwner(actor); err != nil {
+		return fmt.Errorf("--actor: %w", err)
+	}
+	var cfgJSON []byte
+	if address == "" {
+		var err error
+		if cfgJSON, _, _, err = caddycmd.LoadConfig(configFile, adapter); err != nil {
+			return fmt.Errorf("loading config %s: %w", configFile, err)
+		}
+	}
+	addr, err := caddycmd.DetermineAdminAPIAddress(address, cfgJSON, configFile, adapter)
+	if err != nil {
+		return fmt.Errorf("admin address: %w", err)
+	}
+	var b tokensBackend = &apiBackend{addr: addr, actor: actor}
+	err = run(ctx, cmd, b, args)
+	if !errors.Is(err, errNoInstance) {
+		fmt.Fprintln(cmd.ErrOrStderr(), "tokengate: "+b.describe())
+		return err
+	}
+	env, err := openCLIEnv(ctx, cmd, false)
+	if err != nil {
+		return fmt.Errorf("no instance answered at %s, and opening the store directly failed: %w", addr, err)
+	}
+	db := &directBackend{store: env.store, svc: env.service, actor: token.Operator(actor), location: env.location}
+	defer db.close()
+	fmt.Fprintln(cmd.ErrOrStderr(), "tokengate: "+db.describe())
+	return run(ctx, cmd, db, args)
+}
+
+// cliActor is --actor, else cli:<os user>.
+func cliActor(cmd *cobra.Command) string {
+	if a, _ := cmd.Flags().GetString("actor"); a != "" {
+		return a
+	}
+	name := os.Getenv("USER")
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	if name == "" {
+		name = "unknown"
+	}
+	return "cli:" + name
+}
+
+// cliEnv is the configured store, opened by this process.
+type cliEnv struct {
+	store    token.Store
+	service  *token.Service
+	location string // "embedded store …" or "Postgres store"
 }
 
 // openCLIEnv reads the tokengate app settings from the config and opens its store.
@@ -86,7 +162,6 @@ func tokensCmd(name, use, short string, args cobra.PositionalArgs, run tokensFun
 func openCLIEnv(ctx context.Context, cmd *cobra.Command, needPostgres bool) (*cliEnv, error) {
 	configFile, _ := cmd.Flags().GetString("config")
 	adapter, _ := cmd.Flags().GetString("adapter")
-	actor, _ := cmd.Flags().GetString("actor")
 	cfgJSON, _, _, err := caddycmd.LoadConfig(configFile, adapter)
 	if err != nil {
 		return nil, fmt.Errorf("loading config %s: %w", configFile, err)
@@ -112,17 +187,27 @@ func openCLIEnv(ctx context.Context, cmd *cobra.Command, needPostgres bool) (*cl
 		return nil, err
 	}
 	if needPostgres && storeType != "postgres" {
-		return nil, errors.New("migrate: the configured store is not postgres (the embedded store needs no migrations)")
+		return nil, errors.New("the configured store is not postgres (the embedded store needs no migrations)")
 	}
 	st, err := OpenStore(ctx, storeType, location, needPostgres, zap.NewNop())
 	if err != nil {
 		return nil, err
 	}
-	svc := token.NewService(st, app.policy(), nil, nil)
-	return &cliEnv{cmd: cmd, store: st, service: svc, actor: actor}, nil
+	where := "Postgres store"
+	if storeType != "postgres" {
+		where = "embedded store " + location
+	}
+	return &cliEnv{store: st, service: token.NewService(st, app.policy(), nil, nil), location: where}, nil
 }
 
-func runMigrate(ctx context.Context, env *cliEnv, _ []string) error {
+func runMigrate(cmd *cobra.Command, _ []string) error {
+	ctx, cancel := context.WithTimeout(cmd.Context(), cliTimeout)
+	defer cancel()
+	env, err := openCLIEnv(ctx, cmd, true)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer env.store.Close()
 	pg, ok := env.store.(*postgres.Store)
 	if !ok {
 		return errors.New("migrate: the configured store is not postgres")
@@ -130,70 +215,6 @@ func runMigrate(ctx context.Context, env *cliEnv, _ []string) error {
 	if err := pg.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	fmt.Fprintln(env.cmd.OutOrStdout(), "migrations applied")
+	fmt.Fprintln(cmd.OutOrStdout(), "migrations applied")
 	return nil
-}
-
-func runImport(ctx context.Context, env *cliEnv, args []string) error {
-	f, err := os.Open(args[0])
-	if err != nil {
-		return fmt.Errorf("import: %w", err)
-	}
-	defer f.Close()
-	rows, err := token.ParseImportCSV(f)
-	if err != nil {
-		return fmt.Errorf("import %s: %w", args[0], err)
-	}
-	n, err := env.service.Import(ctx, env.actor, rows)
-	if err != nil {
-		return fmt.Errorf("import %s: %w", args[0], err)
-	}
-	fmt.Fprintf(env.cmd.OutOrStdout(), "imported %d legacy tokens (no creation or expiry date; they never expire)\n", n)
-	return nil
-}
-
-func runRevokeUser(ctx context.Context, env *cliEnv, args []string) error {
-	n, err := env.service.AdminRevokeOwner(ctx, env.actor, args[0])
-	if err != nil {
-		return fmt.Errorf("revoke-user: %w", err)
-	}
-	fmt.Fprintf(env.cmd.OutOrStdout(), "revoked %d tokens of %s\n", n, args[0])
-	return nil
-}
-
-func runCapLifetime(ctx context.Context, env *cliEnv, args []string) error {
-	d, err := caddy.ParseDuration(args[0])
-	if err != nil || d <= 0 {
-		return fmt.Errorf("cap-lifetime: duration: want a positive duration like 365d, got %q", args[0])
-	}
-	n, err := env.service.CapLifetime(ctx, env.actor, d)
-	if err != nil {
-		return fmt.Errorf("cap-lifetime: %w", err)
-	}
-	fmt.Fprintf(env.cmd.OutOrStdout(), "shortened %d tokens to expire by %s (shorter-lived tokens unchanged)\n",
-		n, env.service.Now().Add(d).Format(time.RFC3339))
-	return nil
-}
-
-func runList(ctx context.Context, env *cliEnv, _ []string) error {
-	owner, _ := env.cmd.Flags().GetString("owner")
-	ts, err := env.service.AdminList(ctx, owner)
-	if err != nil {
-		return fmt.Errorf("list: %w", err)
-	}
-	now := env.service.Now()
-	tw := tabwriter.NewWriter(env.cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tOWNER\tLABEL\tHINT\tCREATED\tEXPIRES\tLAST USED\tSTATUS")
-	for _, t := range ts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t…%s\t%s\t%s\t%s\t%s\n", t.ID, t.Owner, t.Label, t.Hint,
-			fmtTime(t.CreatedAt, "—"), fmtTime(t.ExpiresAt, "never"), fmtTime(t.LastUsedAt, "never"), t.StatusAt(now))
-	}
-	return tw.Flush()
-}
-
-func fmtTime(t time.Time, zero string) string {
-	if t.IsZero() {
-		return zero
-	}
-	return t.UTC().Format("2006-01-02 15:04Z")
 }

@@ -19,6 +19,9 @@ var (
 	ErrUnavailable = errors.New("token store unavailable")
 	// ErrDuplicate: a token with the same digest already exists.
 	ErrDuplicate = errors.New("token already exists")
+	// ErrForbidden: the actor may not do this (an administrator method
+	// called by somebody who is neither an administrator nor an operator).
+	ErrForbidden = errors.New("forbidden")
 )
 
 // InputError is a rejected argument with a message that tells the user what to

@@ -71,9 +71,12 @@ func ParseImportCSV(r io.Reader) ([]ImportRow, error) {
 }
 
 // Import stores legacy tokens, all or nothing: they have no creation and no
-// expiry date and never expire. actor is recorded in the history. It returns
-// how many were imported.
-func (s *Service) Import(ctx context.Context, actor string, rows []ImportRow) (int, error) {
+// expiry date and never expire. actor, an administrator or operator (else
+// ErrForbidden), is recorded in the history. It returns how many were imported.
+func (s *Service) Import(ctx context.Context, actor Actor, rows []ImportRow) (int, error) {
+	if err := s.authorize(actor, "import legacy tokens"); err != nil {
+		return 0, err
+	}
 	ts := make([]Token, 0, len(rows))
 	lineOf := make(map[Digest]int, len(rows))
 	for i, row := range rows {
@@ -91,7 +94,7 @@ func (s *Service) Import(ctx context.Context, actor string, rows []ImportRow) (i
 		lineOf[t.Digest] = line
 		ts = append(ts, t)
 	}
-	if err := s.store.Import(ctx, ts, actor, s.Now()); err != nil {
+	if err := s.store.Import(ctx, ts, actor.Name(), s.Now()); err != nil {
 		return 0, fmt.Errorf("importing %d legacy tokens: %w", len(ts), err)
 	}
 	if s.inv != nil {

@@ -71,19 +71,19 @@ func TestImportRefusesUnusableSecrets(t *testing.T) {
 		"legacy-secret-\x00-0123456":  "contains control characters",
 	} {
 		rows := []token.ImportRow{{Line: 7, Owner: "alice", Label: "old", Secret: secret}}
-		_, err := svc.Import(context.Background(), "admin", rows)
+		_, err := svc.Import(context.Background(), token.Operator("admin"), rows)
 		if err == nil || !strings.Contains(err.Error(), "import line 7: token: "+want) {
 			t.Errorf("secret %.20q: error %v, want %q", secret, err, want)
 		}
 	}
-	_, err = svc.Import(context.Background(), "admin", []token.ImportRow{
+	_, err = svc.Import(context.Background(), token.Operator("admin"), []token.ImportRow{
 		{Line: 2, Owner: "alice", Label: "a", Secret: legacySecret},
 		{Line: 5, Owner: "bob", Label: "b", Secret: legacySecret},
 	})
 	if err == nil || !strings.Contains(err.Error(), "import line 5: token: the same token as on line 2") {
 		t.Errorf("a token twice in one file: %v, want both lines named", err)
 	}
-	if n, err := svc.Import(context.Background(), "admin", []token.ImportRow{
+	if n, err := svc.Import(context.Background(), token.Operator("admin"), []token.ImportRow{
 		{Owner: "alice", Label: "generated format", Secret: good},
 		{Owner: "alice", Label: "euro", Secret: "legacy-secret-0123€€"},
 	}); err != nil || n != 2 {

@@ -176,7 +176,7 @@ func TestImportLabelUsesTheSameRule(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ParseImportCSV: %v", err)
 	}
-	_, err = svc.Import(context.Background(), "admin", rows)
+	_, err = svc.Import(context.Background(), token.Operator("admin"), rows)
 	if err == nil || !strings.Contains(err.Error(), "import line 3: label: label must not contain U+202E (a bidirectional override) at character 1") {
 		t.Fatalf("importing a label with a bidi override: %v, want line 3 naming U+202E", err)
 	}

@@ -302,7 +302,7 @@ func TestCreateWithRestrictions(t *testing.T) {
 	if list, err := svc.List(ctx, "alice"); err != nil || len(list) != 1 || !slices.Equal(list[0].AllowedIPs, wantIPs) || !slices.Equal(list[0].Scopes, wantScopes) {
 		t.Errorf("List(alice) = %+v, %v; want the token with its restrictions", list, err)
 	}
-	evs, err := svc.History(ctx, "alice", 10)
+	evs, err := svc.History(ctx, token.Operator("admin"), "alice", 10)
 	wantDetail := "allowed IPs: 203.0.113.0/24, 2001:db8::1; scopes: issues, worklogs"
 	if err != nil || len(evs) != 1 || evs[0].Kind != token.EventCreate || evs[0].Detail != wantDetail {
 		t.Errorf("History(alice) = %+v, %v; want one create with detail %q", evs, err, wantDetail)
@@ -316,7 +316,7 @@ func TestCreateWithRestrictions(t *testing.T) {
 	if got, err := store.ByDigest(ctx, token.DigestOf(plain.Secret)); err != nil || got.AllowedIPs != nil || got.Scopes != nil || plain.Token.Restricted() {
 		t.Errorf("unrestricted token = %#v, %#v, %v; want nil, nil", got.AllowedIPs, got.Scopes, err)
 	}
-	if evs, _ := svc.History(ctx, "alice", 1); len(evs) != 1 || evs[0].Detail != "" {
+	if evs, _ := svc.History(ctx, token.Operator("admin"), "alice", 1); len(evs) != 1 || evs[0].Detail != "" {
 		t.Errorf("create event of an unrestricted token = %+v, want no detail", evs)
 	}
 
@@ -339,7 +339,7 @@ func TestCreateWithRestrictions(t *testing.T) {
 	if list, _ := svc.List(ctx, "alice"); len(list) != 2 {
 		t.Errorf("alice has %d tokens after refused requests, want 2", len(list))
 	}
-	if evs, _ := svc.History(ctx, "", 100); len(evs) != 2 {
+	if evs, _ := svc.History(ctx, token.Operator("admin"), "", 100); len(evs) != 2 {
 		t.Errorf("history has %d events after refused requests, want 2", len(evs))
 	}
 }

@@ -38,6 +38,9 @@ type Policy struct {
 	// empty: none, so no token can ask for one). It is asked on every
 	// create, so scopes defined by handlers provisioned later count.
 	KnownScopes func() []string
+	// Admins are the identities (as the sign-in reports them) that may use
+	// the administrator methods (see admin.go); operators (Operator) always may.
+	Admins []string
 }
 
 // Service enforces the rules for creating, listing and revoking tokens on top
@@ -50,6 +53,8 @@ type Service struct {
 
 	sealer     *Sealer     // nil: vault off
 	vaultKinds []VaultKind // kinds people may store
+
+	admins map[string]bool // Policy.Admins plus WithAdmins; see admin.go
 }
 
 // NewService returns a Service over store. inv may be nil; now nil means SystemClock.
@@ -60,7 +65,12 @@ func NewService(store Store, policy Policy, inv Invalidator, now Clock) *Service
 	if now == nil {
 		now = SystemClock
 	}
-	return &Service{store: store, policy: policy, now: now, inv: inv}
+	s := &Service{store: store, policy: policy, now: now, inv: inv}
+	s.admins = make(map[string]bool, len(policy.Admins))
+	for _, a := range policy.Admins {
+		s.admins[a] = true
+	}
+	return s
 }
 
 // Policy returns the effective policy.
@@ -235,20 +245,6 @@ func (s *Service) Revoke(ctx context.Context, owner, id string) (Token, error) {
 	return s.revoke(ctx, id, owner, owner)
 }
 
-// AdminList returns the unrevoked tokens of owner, or of everybody when owner is "".
-func (s *Service) AdminList(ctx context.Context, owner string) ([]Token, error) {
-	ts, err := s.store.List(ctx, owner)
-	if err != nil {
-		return nil, fmt.Errorf("listing tokens: %w", err)
-	}
-	return ts, nil
-}
-
-// AdminRevoke revokes any person's token id on behalf of admin.
-func (s *Service) AdminRevoke(ctx context.Context, admin, id string) (Token, error) {
-	return s.revoke(ctx, id, "", admin)
-}
-
 func (s *Service) revoke(ctx context.Context, id, owner, by string) (Token, error) {
 	if id == "" || len(id) > 100 {
 		return Token{}, fmt.Errorf("revoking token %q: %w", truncateForMessage(id), ErrNotFound)
@@ -261,53 +257,6 @@ func (s *Service) revoke(ctx context.Context, id, owner, by string) (Token, erro
 		s.inv.Revoked(t.Digest)
 	}
 	return t, nil
-}
-
-// AdminRevokeOwner revokes every token of owner (off-boarding) and returns how many.
-func (s *Service) AdminRevokeOwner(ctx context.Context, admin, owner string) (int, error) {
-	if err := ValidateOwner(owner); err != nil {
-		return 0, err
-	}
-	ts, err := s.store.RevokeOwner(ctx, owner, admin, s.Now().Truncate(time.Microsecond))
-	if err != nil {
-		return 0, fmt.Errorf("revoking all tokens of %q: %w", owner, err)
-	}
-	if s.inv != nil {
-		for _, t := range ts {
-			s.inv.Revoked(t.Digest)
-		}
-	}
-	return len(ts), nil
-}
-
-// CapLifetime applies a maximum lifetime to existing tokens: every unrevoked
-// token that would live longer than now+limit (never-expiring ones included)
-// now expires at now+limit; shorter-lived tokens are left alone. It returns
-// how many tokens changed.
-func (s *Service) CapLifetime(ctx context.Context, admin string, limit time.Duration) (int, error) {
-	if limit <= 0 {
-		return 0, inputErr(ErrInvalidInput, fmt.Sprintf("lifetime must be positive, got %s", limit))
-	}
-	now := s.Now().Truncate(time.Microsecond)
-	ts, err := s.store.CapExpiry(ctx, now.Add(limit), admin, now)
-	if err != nil {
-		return 0, fmt.Errorf("capping token lifetime to %s: %w", FormatLifetime(limit), err)
-	}
-	if s.inv != nil {
-		for _, t := range ts {
-			s.inv.Changed(t.Digest)
-		}
-	}
-	return len(ts), nil
-}
-
-// History returns the newest history events (of owner, or of all when "").
-func (s *Service) History(ctx context.Context, owner string, limit int) ([]Event, error) {
-	es, err := s.store.History(ctx, owner, clampLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("reading history: %w", err)
-	}
-	return es, nil
 }
 
 // Rejections returns owner's recent rejected attempts, newest first.
@@ -323,8 +272,8 @@ func (s *Service) Rejections(ctx context.Context, owner string, limit int) ([]Re
 }
 
 func clampLimit(limit int) int {
-	if limit <= 0 || limit > 1000 {
-		return 1000
+	if limit <= 0 || limit > MaxHistoryLimit {
+		return MaxHistoryLimit
 	}
 	return limit
 }

@@ -1,11 +1,7 @@
 package portal
 
 import (
-	"fmt"
 	"net/http"
-	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -47,7 +43,7 @@ func (h *Handler) admin(f func(w http.ResponseWriter, r *http.Request, who strin
 		if who == "" {
 			return
 		}
-		if !h.admins[who] {
+		if !h.svc.IsAdmin(token.Person(who)) {
 			h.log.Warn("admin API refused", zap.String("identity", who), zap.String("path", r.URL.Path))
 			writeError(w, http.StatusForbidden, "only administrators may use this; ask one if you need it")
 			return
@@ -149,7 +145,7 @@ func (h *Handler) adminListTokens(w http.ResponseWriter, r *http.Request, who st
 	if !ok {
 		return
 	}
-	ts, err := h.svc.AdminList(r.Context(), owner)
+	ts, err := h.svc.AdminList(r.Context(), token.Person(who), owner)
 	if err != nil {
 		h.serviceError(w, r, "admin_list", who, err)
 		return
@@ -158,7 +154,7 @@ func (h *Handler) adminListTokens(w http.ResponseWriter, r *http.Request, who st
 }
 
 func (h *Handler) adminRevokeToken(w http.ResponseWriter, r *http.Request, who string) {
-	t, err := h.svc.AdminRevoke(r.Context(), who, r.PathValue("id"))
+	t, err := h.svc.AdminRevoke(r.Context(), token.Person(who), r.PathValue("id"))
 	if err != nil {
 		h.serviceError(w, r, "admin_revoke", who, err)
 		return
@@ -175,7 +171,7 @@ func (h *Handler) adminRevokeOwner(w http.ResponseWriter, r *http.Request, who s
 		writeError(w, http.StatusBadRequest, "owner: "+err.Error())
 		return
 	}
-	n, err := h.svc.AdminRevokeOwner(r.Context(), who, owner)
+	n, err := h.svc.AdminRevokeOwner(r.Context(), token.Person(who), owner)
 	if err != nil {
 		h.serviceError(w, r, "admin_revoke_owner", who, err)
 		return
@@ -187,7 +183,7 @@ func (h *Handler) adminRevokeOwner(w http.ResponseWriter, r *http.Request, who s
 
 // DefaultHistoryLimit is how many events GET /api/admin/history returns
 // when no limit is given.
-const DefaultHistoryLimit = 100
+const DefaultHistoryLimit = token.DefaultPageSize
 
 type apiEvent struct {
 	ID      int64  `json:"id"`
@@ -205,16 +201,12 @@ func (h *Handler) adminHistory(w http.ResponseWriter, r *http.Request, who strin
 	if !ok {
 		return
 	}
-	limit := DefaultHistoryLimit
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit must be a whole number from 1 to 1000, got %q", truncate(s, 20)))
-			return
-		}
-		limit = n
+	limit, err := token.ParseLimit(r.URL.Query().Get("limit"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
-	es, err := h.svc.History(r.Context(), owner, limit)
+	es, err := h.svc.History(r.Context(), token.Person(who), owner, limit)
 	if err != nil {
 		h.serviceError(w, r, "admin_history", who, err)
 		return
@@ -241,7 +233,7 @@ func (h *Handler) adminCap(w http.ResponseWriter, r *http.Request, who string) {
 		writeError(w, http.StatusBadRequest, "max_lifetime: "+err.Error())
 		return
 	}
-	n, err := h.svc.CapLifetime(r.Context(), who, limit)
+	n, err := h.svc.CapLifetime(r.Context(), token.Person(who), limit)
 	if err != nil {
 		h.serviceError(w, r, "admin_cap", who, err)
 		return
@@ -252,36 +244,8 @@ func (h *Handler) adminCap(w http.ResponseWriter, r *http.Request, who string) {
 }
 
 // MaxCapLifetime is the longest lifetime the cap action accepts.
-const MaxCapLifetime = 100 * 365 * 24 * time.Hour
-
-var daysRE = regexp.MustCompile(`^([0-9]{1,6})d$`)
+const MaxCapLifetime = token.MaxCapLifetime
 
 // ParseLifetime parses a lifetime such as "90d" (days) or a Go duration such
-// as "36h". It must be positive and at most MaxCapLifetime.
-func ParseLifetime(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, fmt.Errorf("a lifetime is required, e.g. \"90d\"")
-	}
-	var d time.Duration
-	if m := daysRE.FindStringSubmatch(s); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		if n > int(MaxCapLifetime/(24*time.Hour)) {
-			return 0, fmt.Errorf("%q is too long; at most %s", s, token.FormatLifetime(MaxCapLifetime))
-		}
-		d = time.Duration(n) * 24 * time.Hour
-	} else {
-		var err error
-		d, err = time.ParseDuration(s)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a lifetime: write days like \"90d\" or hours like \"36h\"", truncate(s, 30))
-		}
-	}
-	switch {
-	case d <= 0:
-		return 0, fmt.Errorf("%q must be positive", truncate(s, 30))
-	case d > MaxCapLifetime:
-		return 0, fmt.Errorf("%q is too long; at most %s", truncate(s, 30), token.FormatLifetime(MaxCapLifetime))
-	}
-	return d, nil
-}
+// as "36h"; see token.ParseLifetime, the rule the admin API and CLI share.
+func ParseLifetime(s string) (time.Duration, error) { return token.ParseLifetime(s) }

@@ -95,7 +95,6 @@ type Config struct {
 // Handler serves the token page and its JSON API.
 type Handler struct {
 	svc          *token.Service
-	admins       map[string]bool
 	identity     func(*http.Request) string
 	feedURL      func(*http.Request) string
 	originalPath func(*http.Request) string
@@ -114,8 +113,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 		return nil, errors.New("portal: Identity is required")
 	}
 	h := &Handler{
-		svc:          cfg.Service,
-		admins:       make(map[string]bool, len(cfg.Admins)),
+		svc:          cfg.Service.WithAdmins(cfg.Admins...),
 		identity:     cfg.Identity,
 		feedURL:      cfg.FeedURL,
 		originalPath: cfg.OriginalPath,
@@ -127,7 +125,6 @@ func NewHandler(cfg Config) (*Handler, error) {
 		if err := token.ValidateOwner(a); err != nil {
 			return nil, fmt.Errorf("portal: admins[%d] %q: %w", i, a, err)
 		}
-		h.admins[a] = true
 	}
 	if h.feedURL == nil {
 		p := cfg.FeedPath

@@ -54,6 +54,8 @@ func (h *Handler) serviceError(w http.ResponseWriter, r *http.Request, action, w
 			zap.String("identity", who), zap.Error(err))
 		w.Header().Set("Retry-After", RetryAfterSeconds)
 		writeError(w, http.StatusServiceUnavailable, "the token store is unavailable right now; try again in a few seconds")
+	case errors.Is(err, token.ErrForbidden):
+		writeError(w, http.StatusForbidden, "only administrators may use this; ask one if you need it")
 	case errors.As(err, &in) && in.Kind == token.ErrLimitReached:
 		writeError(w, http.StatusConflict, in.Msg)
 	case errors.As(err, &in):

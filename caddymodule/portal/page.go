@@ -176,7 +176,7 @@ func (h *Handler) pageData(r *http.Request, who string) (pageData, error) {
 		MaxTokens:    pol.MaxTokensPerUser,
 		Create:       h.createForm(r),
 		FeedURL:      h.feedURL(r),
-		Admin:        h.admins[who],
+		Admin:        h.svc.IsAdmin(token.Person(who)),
 		HistoryLimit: DefaultHistoryLimit,
 
 		MaxLabelLen:       token.MaxLabelLen,
@@ -225,7 +225,7 @@ func (h *Handler) adminPageData(r *http.Request, d *pageData, now time.Time) err
 		}
 	}
 	d.AdminFilter = filter
-	all, err := h.svc.AdminList(ctx, filter)
+	all, err := h.svc.AdminList(ctx, token.Person(d.Identity), filter)
 	if err != nil {
 		return err
 	}
@@ -241,7 +241,7 @@ func (h *Handler) adminPageData(r *http.Request, d *pageData, now time.Time) err
 		}
 		d.AdminTokens = append(d.AdminTokens, rowOf(t, now))
 	}
-	es, err := h.svc.History(ctx, filter, DefaultHistoryLimit)
+	es, err := h.svc.History(ctx, token.Person(d.Identity), filter, DefaultHistoryLimit)
 	if err != nil {
 		return err
 	}

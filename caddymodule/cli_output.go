@@ -1,0 +1,172 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// The tokens subcommands: each asks its backend and prints a table, or
+// the admin API's JSON with --json.
+
+func wantJSON(cmd *cobra.Command) bool { j, _ := cmd.Flags().GetBool("json"); return j }
+
+func printJSON(cmd *cobra.Command, v any) error {
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func pageFlags(cmd *cobra.Command) (owner, cursor string, limit int) {
+	owner, _ = cmd.Flags().GetString("owner")
+	cursor, _ = cmd.Flags().GetString("cursor")
+	limit, _ = cmd.Flags().GetInt("limit")
+	return owner, cursor, limit
+}
+
+func runList(ctx context.Context, cmd *cobra.Command, b tokensBackend, _ []string) error {
+	owner, cursor, limit := pageFlags(cmd)
+	out, err := b.list(ctx, owner, cursor, limit)
+	if err != nil {
+		return err
+	}
+	if wantJSON(cmd) {
+		err = printJSON(cmd, out)
+	} else {
+		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tOWNER\tLABEL\tHINT\tCREATED\tEXPIRES\tLAST USED\tSTATUS")
+		for _, t := range out.Tokens {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t…%s\t%s\t%s\t%s\t%s\n", t.ID, t.Owner, cell(t.Label), t.Hint,
+				fmtTime(t.CreatedAt, "—"), fmtTime(t.ExpiresAt, "never"), fmtTime(t.LastUsedAt, "never"), t.Status)
+		}
+		err = tw.Flush()
+		nextPage(cmd.ErrOrStderr(), out.NextCursor)
+	}
+	if err == nil && len(out.Tokens) == 0 {
+		return errNothing
+	}
+	return err
+}
+
+func runHistory(ctx context.Context, cmd *cobra.Command, b tokensBackend, _ []string) error {
+	owner, cursor, limit := pageFlags(cmd)
+	out, err := b.history(ctx, owner, cursor, limit)
+	if err != nil {
+		return err
+	}
+	if wantJSON(cmd) {
+		err = printJSON(cmd, out)
+	} else {
+		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TIME\tACTOR\tACTION\tOWNER\tTOKEN\tDETAIL")
+		for _, e := range out.Events {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s %s\t%s\n", fmtTime(e.At, "—"), cell(e.Actor), e.Kind, cell(e.Owner),
+				e.TokenID, cell(e.Label), cell(e.Detail))
+		}
+		err = tw.Flush()
+		nextPage(cmd.ErrOrStderr(), out.NextCursor)
+	}
+	if err == nil && len(out.Events) == 0 {
+		return errNothing
+	}
+	return err
+}
+
+func runRevoke(ctx context.Context, cmd *cobra.Command, b tokensBackend, args []string) error {
+	out, err := b.revoke(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	if wantJSON(cmd) {
+		return printJSON(cmd, out)
+	}
+	t := out.Revoked
+	fmt.Fprintf(cmd.OutOrStdout(), "revoked token %s (%s) of %s\n", t.ID, cell(t.Label), t.Owner)
+	return nil
+}
+
+func runRevokeUser(ctx context.Context, cmd *cobra.Command, b tokensBackend, args []string) error {
+	out, err := b.revokeUser(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	if wantJSON(cmd) {
+		err = printJSON(cmd, out)
+	} else {
+		fmt.Fprintf(cmd.OutOrStdout(), "revoked %d tokens of %s\n", *out.Revoked, args[0])
+	}
+	if err == nil && *out.Revoked == 0 {
+		return errNothing
+	}
+	return err
+}
+
+func runCapLifetime(ctx context.Context, cmd *cobra.Command, b tokensBackend, args []string) error {
+	out, err := b.capLifetime(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	if wantJSON(cmd) {
+		err = printJSON(cmd, out)
+	} else {
+		fmt.Fprintf(cmd.OutOrStdout(), "shortened %d tokens to expire by %s (shorter-lived tokens unchanged)\n",
+			*out.Changed, out.ExpiresBy)
+	}
+	if err == nil && *out.Changed == 0 {
+		return errNothing
+	}
+	return err
+}
+
+func runImport(ctx context.Context, cmd *cobra.Command, b tokensBackend, args []string) error {
+	csv, err := os.ReadFile(args[0])
+	if err != nil {
+		return err
+	}
+	if len(csv) > MaxImportBytes {
+		return fmt.Errorf("%s is larger than %d MiB; split it", args[0], MaxImportBytes>>20)
+	}
+	out, err := b.importCSV(ctx, csv)
+	if err != nil {
+		return fmt.Errorf("%s: %w", args[0], err)
+	}
+	if wantJSON(cmd) {
+		return printJSON(cmd, out)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "imported %d legacy tokens (no creation or expiry date; they never expire)\n", *out.Imported)
+	return nil
+}
+
+// nextPage tells how to get the following page, if any.
+func nextPage(w io.Writer, cursor string) {
+	if cursor != "" {
+		fmt.Fprintf(w, "more: add --cursor %s\n", cursor)
+	}
+}
+
+// fmtTime renders an RFC 3339 time of the admin API compactly, or zero when "".
+func fmtTime(s, zero string) string {
+	if s == "" {
+		return zero
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format("2006-01-02 15:04Z")
+}
+
+// cell keeps a table cell on one line (labels and details may hold tabs).
+func cell(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
