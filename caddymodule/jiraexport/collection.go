@@ -65,8 +65,23 @@ func satAdd(a, b int) int {
 	return a + b
 }
 
-func (t *table[R]) serveCollection(rq *request) error {
+// compileRequest compiles the query options of rq against t, $expand
+// included.
+func compileRequest[R any](t *table[R], rq *request) (*plan[R], error) {
 	p, err := compilePlan(t, rq.opts)
+	if err != nil {
+		return nil, err
+	}
+	if rq.opts.present["$expand"] {
+		if err := p.compileExpand(rq.opts.expand, rq.svc.set); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (t *table[R]) serveCollection(rq *request) error {
+	p, err := compileRequest(t, rq)
 	if err != nil {
 		return rq.badRequest(err)
 	}
@@ -130,7 +145,7 @@ func (t *table[R]) serveCollection(rq *request) error {
 			if c > win.start {
 				js.buf = append(js.buf, ',')
 			}
-			js.buf = p.appendEntity(js.buf, &row, "")
+			js.buf = p.appendEntity(js.buf, &row, "", &rq.viewer)
 			js.spill()
 		}
 		c++
@@ -181,7 +196,7 @@ func (p *plan[R]) streamSorted(rq *request, js *jsonStream, win window, match fu
 		if k > win.start {
 			js.buf = append(js.buf, ',')
 		}
-		js.buf = p.appendEntity(js.buf, row, "")
+		js.buf = p.appendEntity(js.buf, row, "", &rq.viewer)
 		js.spill()
 	}
 	next := ""
@@ -284,10 +299,9 @@ func cmpBool(a, b bool) int {
 }
 
 func (t *table[R]) serveCount(rq *request) error {
-	if err := rq.opts.only(t.name+"/$count", "$filter"); err != nil {
-		return rq.badRequest(err)
-	}
-	p, err := compilePlan(t, rq.opts)
+	// $top, $skip and the options shaping the rows do not change a count;
+	// they are checked, then ignored.
+	p, err := compileRequest(t, rq)
 	if err != nil {
 		return rq.badRequest(err)
 	}
@@ -316,7 +330,7 @@ func (t *table[R]) serveCount(rq *request) error {
 }
 
 func (t *table[R]) serveEntity(rq *request, keyText string) error {
-	if err := rq.opts.only("a single entity", "$select", "$format"); err != nil {
+	if err := rq.opts.only("a single entity", "$select", "$expand", "$format"); err != nil {
 		return rq.badRequest(err)
 	}
 	key := t.cols[t.key]
@@ -334,14 +348,14 @@ func (t *table[R]) serveEntity(rq *request, keyText string) error {
 	if !ok || !t.visible(&rq.viewer, i) {
 		return writeError(rq.w, http.StatusNotFound, "NotFound", fmt.Sprintf("%s(%s) not found", t.name, keyText))
 	}
-	p, err := compilePlan(t, rq.opts)
+	p, err := compileRequest(t, rq)
 	if err != nil {
 		return rq.badRequest(err)
 	}
 	var row R
 	t.load(i, &row)
 	ctx := appendJSONString([]byte(`"@odata.context":`), rq.root+"/$metadata#"+t.name+p.selectList()+"/$entity")
-	return rq.writeSmallJSON(p.appendEntity(nil, &row, string(ctx)))
+	return rq.writeSmallJSON(p.appendEntity(nil, &row, string(ctx), &rq.viewer))
 }
 
 // parseKeyLiteral parses 'text' (” escapes a quote) for string keys and a

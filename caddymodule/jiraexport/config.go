@@ -1,14 +1,21 @@
 // Package jiraexport is the demo Jira export backend: a small, read-only
 // OData v4 service of deterministic, Jira-like data (Issues, Projects,
-// Sprints, Worklogs, Users) that lets the tokengate quickstart and the end to
-// end tests run without a real Jira.
+// Sprints, Worklogs, Users, the IssueSprints bridge, the IssueStatusChanges
+// changelog, and SprintReports and Velocity) that lets the tokengate
+// quickstart and the end to end tests run without a real Jira. Navigation
+// properties with referential constraints relate the sets; $expand follows
+// them one level deep.
 //
 // The service itself (Service, New, Config) is plain net/http; caddy.go wraps
 // it as the Caddy handler http.handlers.jira_export_demo.
 //
 // Identity comes from the X-Authenticated-User request header that the
 // tokengate_auth handler sets upstream; a person sees the issues, sprints and
-// worklogs of the projects they belong to only.
+// worklogs of the projects they belong to only. SprintReports and Velocity
+// are served only to requests carrying the person's Jira API token in
+// X-Jira-Api-Token (JiraTokenHeader), which tokengate_auth injects from the
+// vault; without it they answer 403 with an OData error saying to add the
+// token on the token page under "Other tokens".
 //
 // Base path: the service answers below Config.BasePath (default "/") of the
 // request path it receives and strips that prefix itself. Links it writes
@@ -29,7 +36,7 @@ const (
 	DefaultIssues = 5000
 	// DefaultPageSize is the server page size when Config.PageSize is 0.
 	DefaultPageSize = 1000
-	// MaxIssues bounds Config.Issues (the per-issue index costs 9 bytes).
+	// MaxIssues bounds Config.Issues (the per-issue index costs 17 bytes).
 	MaxIssues = 5_000_000
 	// MaxPageSize bounds Config.PageSize and the odata.maxpagesize preference.
 	MaxPageSize = 10_000_000

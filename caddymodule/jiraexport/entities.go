@@ -1,8 +1,6 @@
 package jiraexport
 
-import (
-	"strconv"
-)
+import "strconv"
 
 var (
 	summaryVerbs   = []string{"Fix", "Improve", "Add", "Remove", "Refactor", "Investigate", "Document", "Migrate"}
@@ -40,95 +38,6 @@ func pick(r uint64, thresholds ...uint64) int {
 	return len(thresholds)
 }
 
-type issueRow struct {
-	key, summary, status, typ, priority, project, assignee, reporter string
-	created, updated, resolved                                       int64
-	hasResolved, hasPoints, hasSprint                                bool
-	points                                                           float64
-	sprint                                                           int32
-	labels                                                           []string
-}
-
-// issueCreated is the creation time of issue i: spread evenly over the span.
-func (s *Service) issueCreated(i int) int64 {
-	n := int64(len(s.issueProj))
-	step := max(int64(dataSpan)/n, 1)
-	return dataEpoch + int64(i)*dataSpan/n + int64(s.h(domIssue, uint64(i), 2)%uint64(step))
-}
-
-func (s *Service) loadIssue(i int, r *issueRow) {
-	h := func(f uint64) uint64 { return s.h(domIssue, uint64(i), f) }
-	p := int(s.issueProj[i])
-	r.key = s.issueKey(i)
-	r.summary = summaryVerbs[h(3)%uint64(len(summaryVerbs))] + " " +
-		summaryObjects[h(4)%uint64(len(summaryObjects))] + summaryQuals[h(5)%uint64(len(summaryQuals))]
-	st := pick(h(6), 55, 65, 80)
-	r.status = statuses[st]
-	ty := pick(h(7), 40, 70, 95)
-	r.typ = issueTypes[ty]
-	r.priority = priorities[pick(h(8), 5, 25, 75, 90)]
-	r.project = projectDefs[p].key
-	r.assignee = s.member(p, h(9))
-	r.reporter = s.member(p, h(10))
-	r.created = s.issueCreated(i)
-	r.hasResolved = st == 0
-	r.resolved = 0
-	if r.hasResolved {
-		r.resolved = r.created + 3600 + int64(h(11)%(60*86400))
-		r.updated = r.resolved + int64(h(12)%(2*86400))
-	} else {
-		r.updated = r.created + int64(h(12)%(30*86400))
-	}
-	pr := h(13)
-	r.hasPoints, r.points = false, 0
-	switch {
-	case ty == 3: // epics are not estimated
-	case ty == 1 && pr%100 < 70: // most bugs are not estimated either
-	case ty != 1 && pr%100 < 15:
-	case ty == 2 && pr%100 < 20:
-		r.hasPoints, r.points = true, 0.5
-	default:
-		r.hasPoints, r.points = true, fibonacci[(pr>>8)%uint64(len(fibonacci))]
-	}
-	r.hasSprint, r.sprint = false, 0
-	if ty != 3 && h(14)%4 != 0 {
-		k := min((r.created-dataEpoch)/sprintLen, 52)
-		r.hasSprint, r.sprint = true, int32(p*sprintsPerProject)+int32(k)+1
-	}
-	var mask int
-	for c, lr := h(15)%4, h(16); c > 0; c-- {
-		mask |= 1 << (lr % uint64(len(labelNames)))
-		lr = mix(lr)
-	}
-	r.labels = labelSets[mask]
-}
-
-func (s *Service) issuesTable() *table[issueRow] {
-	return &table[issueRow]{
-		name: "Issues", typeName: "Issue", key: 0,
-		cols: []column[issueRow]{
-			{"Key", edmString, false, func(r *issueRow) value { return str(r.key) }},
-			{"Summary", edmString, false, func(r *issueRow) value { return str(r.summary) }},
-			{"Status", edmString, false, func(r *issueRow) value { return str(r.status) }},
-			{"Type", edmString, false, func(r *issueRow) value { return str(r.typ) }},
-			{"Priority", edmString, false, func(r *issueRow) value { return str(r.priority) }},
-			{"ProjectKey", edmString, false, func(r *issueRow) value { return str(r.project) }},
-			{"Assignee", edmString, false, func(r *issueRow) value { return str(r.assignee) }},
-			{"Reporter", edmString, false, func(r *issueRow) value { return str(r.reporter) }},
-			{"Created", edmDateTimeOffset, false, func(r *issueRow) value { return tim(r.created) }},
-			{"Updated", edmDateTimeOffset, false, func(r *issueRow) value { return tim(r.updated) }},
-			{"Resolved", edmDateTimeOffset, true, func(r *issueRow) value { return optTime(r.hasResolved, r.resolved) }},
-			{"StoryPoints", edmDouble, true, func(r *issueRow) value { return optNum(r.hasPoints, r.points) }},
-			{"SprintId", edmInt32, true, func(r *issueRow) value { return optNum(r.hasSprint, float64(r.sprint)) }},
-			{"Labels", edmStringCollection, false, func(r *issueRow) value { return strs(r.labels) }},
-		},
-		size:    func() int { return len(s.issueProj) },
-		visible: func(v *viewer, i int) bool { return v.member(int(s.issueProj[i])) },
-		load:    s.loadIssue,
-		find:    func(k value) (int, bool) { return s.findIssue(k.s) },
-	}
-}
-
 type projectRow struct {
 	key, name, category, lead string
 	issues                    int32
@@ -146,6 +55,10 @@ func (s *Service) projectsTable() *table[projectRow] {
 		},
 		size:    func() int { return numProjects },
 		visible: func(v *viewer, i int) bool { return v.member(i) },
+		navs: []navigation[projectRow]{
+			{name: "LeadUser", target: "Users", refs: ref("Lead", "Id"),
+				link: func(r *projectRow, out []int) []int { return s.userLink(r.lead, out) }},
+		},
 		load: func(i int, r *projectRow) {
 			d := projectDefs[i]
 			*r = projectRow{d.key, d.name, d.category, s.member(i, s.h(domProject, uint64(i), 0)), s.projIssueCount[i]}
@@ -181,6 +94,10 @@ func (s *Service) sprintsTable() *table[sprintRow] {
 		},
 		size:    func() int { return numProjects * sprintsPerProject },
 		visible: func(v *viewer, i int) bool { return v.member(i / sprintsPerProject) },
+		navs: []navigation[sprintRow]{
+			{name: "Project", target: "Projects", refs: ref("ProjectKey", "Key"),
+				link: func(r *sprintRow, out []int) []int { return append(out, int(r.id-1)/sprintsPerProject) }},
+		},
 		load: func(i int, r *sprintRow) {
 			p, k := i/sprintsPerProject, i%sprintsPerProject
 			r.id = int32(i + 1)
@@ -205,6 +122,7 @@ func (s *Service) sprintsTable() *table[sprintRow] {
 }
 
 type worklogRow struct {
+	issueIdx               int
 	id                     int64
 	issue, author, comment string
 	started                int64
@@ -224,13 +142,20 @@ func (s *Service) worklogsTable() *table[worklogRow] {
 		},
 		size:    s.numWorklogs,
 		visible: func(v *viewer, j int) bool { return v.member(int(s.issueProj[s.worklogIssue(j)])) },
+		navs: []navigation[worklogRow]{
+			{name: "Issue", target: "Issues", partner: "Worklogs", refs: ref("IssueKey", "Key"),
+				link: func(r *worklogRow, out []int) []int { return append(out, r.issueIdx) }},
+			{name: "AuthorUser", target: "Users", refs: ref("Author", "Id"),
+				link: func(r *worklogRow, out []int) []int { return s.userLink(r.author, out) }},
+		},
 		load: func(j int, r *worklogRow) {
 			i := s.worklogIssue(j)
+			r.issueIdx = i
 			h := func(f uint64) uint64 { return s.h(domWorklog, uint64(j), f) }
 			r.id = int64(j) + 1
 			r.issue = s.issueKey(i)
 			r.author = s.member(int(s.issueProj[i]), h(0))
-			r.started = s.issueCreated(i) + int64(h(1)%(10*86400))
+			r.started = min(s.issueCreated(i)+int64(h(1)%(10*86400)), dataNow)
 			r.seconds = int32(1+h(2)%16) * 900
 			r.comment = worklogNotes[h(3)%uint64(len(worklogNotes))]
 		},

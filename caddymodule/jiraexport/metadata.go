@@ -16,7 +16,7 @@ func (s *Service) buildMetadata() string {
 	}
 	b.WriteString(`<EntityContainer Name="Container">`)
 	for _, set := range s.sets {
-		b.WriteString(`<EntitySet Name="` + set.setName() + `" EntityType="` + schemaNamespace + "." + set.entityTypeName() + `"/>`)
+		set.writeEntitySetCSDL(&b)
 	}
 	b.WriteString(`</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>`)
 	return b.String()

@@ -138,6 +138,7 @@ type table[R any] struct {
 	visible  func(v *viewer, i int) bool
 	load     func(i int, r *R)
 	find     func(key value) (int, bool) // a key literal to its row index
+	navs     []navigation[R]
 }
 
 // colIndex finds a property by its exact name.
@@ -155,6 +156,8 @@ type entitySet interface {
 	setName() string
 	entityTypeName() string
 	writeCSDL(b *strings.Builder)
+	writeEntitySetCSDL(b *strings.Builder)
+	nested(o *options) (expander, error)
 	serveCollection(rq *request) error
 	serveCount(rq *request) error
 	serveEntity(rq *request, keyText string) error
@@ -173,5 +176,6 @@ func (t *table[R]) writeCSDL(b *strings.Builder) {
 		}
 		b.WriteString(`/>`)
 	}
+	t.writeNavigationCSDL(b)
 	b.WriteString(`</EntityType>`)
 }

@@ -171,7 +171,17 @@ func TestPreferMaxPageSize(t *testing.T) {
 	if len(rows) != 500 || pages != 13 {
 		t.Fatalf("%d rows over %d pages, want 500 over 13", len(rows), pages)
 	}
-	expectError(t, srv.URL+"/Issues", "carol", http.StatusBadRequest, "odata.maxpagesize", "Prefer: odata.maxpagesize=0")
+	// Preferences are hints: values the service cannot honour are ignored,
+	// not refused, and not reported as applied.
+	for _, pref := range []string{"odata.maxpagesize=0", "odata.maxpagesize=-3", "odata.maxpagesize=lots", "odata.maxpagesize=99999999999"} {
+		resp, body := do(t, http.MethodGet, srv.URL+"/Issues?$top=5", "carol", "Prefer: "+pref)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Preference-Applied") != "" {
+			t.Fatalf("Prefer: %s: status %d, Preference-Applied %q; body %s", pref, resp.StatusCode, resp.Header.Get("Preference-Applied"), truncate(body))
+		}
+		if rows, pages := getAll[keyOnly](t, srv.URL+"/Issues", "carol", "Prefer: "+pref); len(rows) != 500 || pages != 1 {
+			t.Fatalf("Prefer: %s: %d rows over %d pages, want the server's page size", pref, len(rows), pages)
+		}
+	}
 }
 
 func TestBadSkipToken(t *testing.T) {

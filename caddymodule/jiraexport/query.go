@@ -15,6 +15,7 @@ type options struct {
 	filter    string
 	sel       string
 	orderby   string
+	expand    string
 	top, skip int // -1 = absent
 	count     bool
 	skiptoken string   // validated by parseSkipToken
@@ -24,7 +25,7 @@ type options struct {
 // supportedOptions are the system query options this service understands.
 var supportedOptions = map[string]bool{
 	"$filter": true, "$select": true, "$orderby": true, "$top": true, "$skip": true,
-	"$count": true, "$skiptoken": true, "$format": true,
+	"$count": true, "$skiptoken": true, "$format": true, "$expand": true,
 }
 
 // parseOptions parses a raw query string. Unknown or repeated system query
@@ -50,7 +51,7 @@ func parseOptions(raw string) (*options, error) {
 			continue
 		}
 		if !supportedOptions[name] {
-			return nil, fmt.Errorf("query option %s is not supported (supported: $filter, $select, $orderby, $top, $skip, $count, $skiptoken, $format)", name)
+			return nil, fmt.Errorf("query option %s is not supported (supported: $filter, $select, $expand, $orderby, $top, $skip, $count, $skiptoken, $format)", name)
 		}
 		if o.present[name] {
 			return nil, fmt.Errorf("query option %s is given more than once", name)
@@ -66,6 +67,8 @@ func parseOptions(raw string) (*options, error) {
 			o.sel = val
 		case "$orderby":
 			o.orderby = val
+		case "$expand":
+			o.expand = val
 		case "$top":
 			o.top, err1 = nonNegative(name, val)
 		case "$skip":
@@ -130,6 +133,7 @@ type plan[R any] struct {
 	cols    []int           // selected columns, in declaration order
 	partial bool            // $select named a strict subset
 	order   []orderKey
+	expands []expandItem[R] // $expand, compiled by compileExpand
 }
 
 func compilePlan[R any](t *table[R], o *options) (*plan[R], error) {
@@ -169,6 +173,9 @@ func (p *plan[R]) compileSelect(o *options) error {
 				return fmt.Errorf("$select: '%s' is not supported (only property names and *)", item)
 			default:
 				ci, ok := p.t.colIndex(item)
+				if _, isNav := p.t.navIndex(item); !ok && isNav {
+					continue // a navigation property: written when expanded
+				}
 				if !ok {
 					return fmt.Errorf("$select: unknown property '%s' of %s", item, p.t.name)
 				}
@@ -220,12 +227,17 @@ func (p *plan[R]) compileOrderBy(src string) error {
 // selectList is the "(Prop,...)" part of the context URL after
 // "#<EntitySet>" when $select chose a subset, else "".
 func (p *plan[R]) selectList() string {
-	if !p.partial {
+	if !p.partial && len(p.expands) == 0 {
 		return ""
 	}
-	names := make([]string, len(p.cols))
-	for i, c := range p.cols {
-		names[i] = p.t.cols[c].name
+	var names []string
+	if p.partial {
+		for _, c := range p.cols {
+			names = append(names, p.t.cols[c].name)
+		}
+	}
+	for _, e := range p.expands {
+		names = append(names, e.nav.name+e.w.selectList())
 	}
 	return "(" + strings.Join(names, ",") + ")"
 }

@@ -148,21 +148,36 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendEntity appends the selected properties of row r as a JSON object;
-// prefix, if not empty, is written first inside the braces (the
-// "@odata.context" of a single entity).
-func (p *plan[R]) appendEntity(b []byte, r *R, prefix string) []byte {
+// appendEntity appends the selected properties of row r as a JSON object,
+// then its expanded navigation properties as v may see them; prefix, if not
+// empty, is written first inside the braces (the "@odata.context" of a
+// single entity).
+func (p *plan[R]) appendEntity(b []byte, r *R, prefix string, v *viewer) []byte {
 	b = append(b, '{')
 	b = append(b, prefix...)
-	for n, ci := range p.cols {
-		if n > 0 || prefix != "" {
+	first := prefix == ""
+	for _, ci := range p.cols {
+		if !first {
 			b = append(b, ',')
 		}
+		first = false
 		c := &p.t.cols[ci]
 		b = append(b, '"')
 		b = append(b, c.name...)
 		b = append(b, '"', ':')
 		b = appendValue(b, c.typ, c.get(r))
+	}
+	for k := range p.expands {
+		e := &p.expands[k]
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, e.nav.name...)
+		b = append(b, '"', ':')
+		e.idx = e.nav.link(r, e.idx[:0])
+		b = e.w.appendExpanded(b, v, e.idx, e.nav.many)
 	}
 	return append(b, '}')
 }
