@@ -4,14 +4,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/tokengate/tokengate/caddymodule"
 	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
 	"github.com/tokengate/tokengate/token"
@@ -133,6 +136,124 @@ func TestTokensCommands(t *testing.T) {
 			if kinds[token.EventImport] != 2 || kinds[token.EventCap] != 2 || kinds[token.EventRevoke] != 1 {
 				t.Errorf("history kinds = %v", kinds)
 			}
+		})
+	}
+}
+
+// tokensRun runs `tokengate tokens <args>` in dir and returns stdout,
+// stderr and the exit status.
+func tokensRun(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(testcaddy.Binary(t), append([]string{"tokens"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if exit, ok := err.(*exec.ExitError); ok {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatalf("tokens %v: %v", args, err)
+	}
+	return o.String(), e.String(), code
+}
+
+// TestTokensCLIRunningInstance: the tokens commands act on a running
+// instance through its admin API (with the embedded store too, without
+// stopping it): revoke-user is refused on the very next request, list
+// --json and history show it with the operator actor, an import works
+// without a restart; exit status 2 when nothing matched; with the server
+// stopped the same commands work directly on the store.
+func TestTokensCLIRunningInstance(t *testing.T) {
+	for _, name := range []string{"bolt", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			kind := boltKind(t, dir)
+			if name == "postgres" {
+				kind = postgresKind(t)
+			}
+			up := newEchoUpstream(t)
+			inst, base := startGate(t, kind, dir, up.URL, "")
+			feed := base + "/odata/x"
+			bob := createVia(t, base, "bob", "Power BI")
+			alice := createVia(t, base, "alice", "Excel")
+			if s := status(t, feed, basicauth.Header("bob", bob)); s != http.StatusOK {
+				t.Fatalf("bob's token before: %d", s)
+			}
+			run := func(want int, args ...string) (string, string) {
+				t.Helper()
+				out, errOut, code := tokensRun(t, dir, kind.env, args...)
+				if code != want {
+					t.Fatalf("tokens %v: exit %d, want %d\nstdout: %s\nstderr: %s", args, code, want, out, errOut)
+				}
+				return out, errOut
+			}
+
+			out, errOut := run(0, "revoke-user", "bob")
+			if !strings.Contains(out, "revoked 1 tokens of bob") || !strings.Contains(errOut, "admin API at "+inst.AdminAddr) {
+				t.Fatalf("revoke-user bob:\n%s\n%s", out, errOut)
+			}
+			if s := status(t, feed, basicauth.Header("bob", bob)); s != http.StatusUnauthorized {
+				t.Fatalf("bob's token on the next request: %d", s)
+			}
+			out, _ = run(0, "list", "--json")
+			var list caddymodule.AdminTokenList
+			if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Tokens) != 1 || list.Tokens[0].Owner != "alice" {
+				t.Fatalf("list --json after revoke-user: %v\n%s", err, out)
+			}
+			if strings.Contains(out, alice) {
+				t.Fatal("list --json printed a secret")
+			}
+			out, _ = run(0, "history", "--owner", "bob")
+			if !strings.Contains(out, "TIME") || !strings.Contains(out, "ACTOR") || !regexp.MustCompile(`cli:\S+\s+revoke\s+bob`).MatchString(out) {
+				t.Fatalf("history table:\n%s", out)
+			}
+			out, _ = run(0, "history", "--json", "--limit", "1")
+			var h caddymodule.AdminHistory
+			if err := json.Unmarshal([]byte(out), &h); err != nil || len(h.Events) != 1 || !strings.HasPrefix(h.Events[0].Actor, "cli:") ||
+				h.Events[0].Kind != "revoke" || h.Events[0].Owner != "bob" || h.NextCursor == "" {
+				t.Fatalf("history --json: %v\n%s", err, out)
+			}
+
+			// Nothing matched: exit status 2.
+			run(2, "revoke-user", "bob")
+			_, errOut = run(2, "revoke", "no-such-token-id")
+			if !strings.Contains(errOut, "no such token") {
+				t.Fatalf("revoke of an unknown id: %s", errOut)
+			}
+			run(2, "list", "--owner", "bob")
+			_, errOut = run(1, "cap-lifetime", "50000d")
+			if !strings.Contains(errOut, "too long") {
+				t.Fatalf("cap-lifetime 50000d: %s", errOut)
+			}
+
+			legacy := "legacy-secret-of-dave-0123456789"
+			if err := os.WriteFile(filepath.Join(dir, "legacy.csv"), []byte("dave,Old report,"+legacy+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, _ = run(0, "import", "legacy.csv", "--actor", "migration")
+			if !strings.Contains(out, "imported 1 legacy tokens") {
+				t.Fatalf("import: %s", out)
+			}
+			if s := status(t, feed, basicauth.Header("dave", legacy)); s != http.StatusOK {
+				t.Fatalf("imported token without a restart: %d", s)
+			}
+
+			// Stopped: the same commands open the store directly.
+			inst.Stop()
+			out, _ = run(0, "list", "--owner", "alice", "--json")
+			if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Tokens) != 1 {
+				t.Fatalf("list when stopped: %v\n%s", err, out)
+			}
+			out, errOut = run(0, "revoke", list.Tokens[0].ID, "--actor", "it-offboarding")
+			if !strings.Contains(out, "revoked token "+list.Tokens[0].ID) || !strings.Contains(errOut, "directly on the") {
+				t.Fatalf("revoke when stopped:\n%s\n%s", out, errOut)
+			}
+			out, _ = run(0, "history", "--json", "--limit", "2")
+			if err := json.Unmarshal([]byte(out), &h); err != nil || h.Events[0].Actor != "it-offboarding" || h.Events[1].Actor != "migration" {
+				t.Fatalf("history when stopped: %v\n%s", err, out)
+			}
+			run(2, "revoke-user", "alice")
 		})
 	}
 }
