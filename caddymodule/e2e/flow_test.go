@@ -7,9 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tokengate/tokengate/caddymodule"
 	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"github.com/tokengate/tokengate/caddymodule/jiraexport"
 )
@@ -21,7 +24,9 @@ var flowConfig = jiraexport.Config{Issues: 5000, PageSize: 400, Seed: 7, BasePat
 // TestPowerBIFlow is what a Power BI user does, through the real proxy, on
 // each store: create a token on the token page, let Power BI probe
 // anonymously (401 with a Basic challenge), then read the service document,
-// $metadata and every page of Issues with the token as the password.
+// $metadata and every page of Issues with the token as the password; the
+// feed URL works without its slash; a Jira API token stored on the token
+// page opens SprintReports and Velocity.
 func TestPowerBIFlow(t *testing.T) {
 	for _, name := range []string{"bolt", "postgres"} {
 		t.Run(name, func(t *testing.T) {
@@ -163,6 +168,20 @@ func TestPowerBIFlow(t *testing.T) {
 					t.Fatalf("bob and alice both read %d issues", res.rows)
 				}
 				t.Logf("bob: %d issues over %d pages", res.rows, res.pages)
+			})
+
+			t.Run("feed URL without the slash, unknown paths 404", func(t *testing.T) {
+				s.checkFeedURL(t, "alice", alice.Token)
+			})
+
+			t.Run("other tokens: a stored Jira API token reads SprintReports", func(t *testing.T) {
+				s.checkOtherTokens(t, alice, s.createToken(t, "bob", "Power BI reports"))
+				keyFile := filepath.Join(s.inst.Dir, "data", "tokengate.db"+caddymodule.VaultKeyFileSuffix)
+				if name == "bolt" {
+					checkVaultKeyFile(t, s.inst.Dir)
+				} else if _, err := os.Stat(keyFile); !os.IsNotExist(err) {
+					t.Errorf("with Postgres and vault_key, a key file exists (%v)", err)
+				}
 			})
 
 			t.Run("client-sent forwarding headers do not steer links", func(t *testing.T) {

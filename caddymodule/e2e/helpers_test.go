@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +19,7 @@ import (
 	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
 	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
 	"github.com/tokengate/tokengate/caddymodule/jiraexport"
+	"github.com/tokengate/tokengate/token"
 	"github.com/tokengate/tokengate/token/storetest"
 )
 
@@ -40,18 +43,29 @@ type storeSetup struct {
 }
 
 // storeFor returns the bolt or the Postgres setup; Postgres gets a fresh
-// database for t.
+// database for t and a vault_key, bolt the generated key file.
 func storeFor(t *testing.T, name string) storeSetup {
 	t.Helper()
 	switch name {
 	case "bolt":
 		return storeSetup{name: name, directive: "store bolt ./data/tokengate.db"}
 	case "postgres":
-		return storeSetup{name: name, directive: "store postgres {env.TG_E2E_DSN}",
-			env: []string{"TG_E2E_DSN=" + storetest.PostgresDSN(t)}}
+		// The vault needs vault_key with Postgres (bolt generates a key file).
+		return storeSetup{name: name, directive: "store postgres {env.TG_E2E_DSN}\n\t\tvault_key {env.TG_E2E_VAULT_KEY}",
+			env: []string{"TG_E2E_DSN=" + storetest.PostgresDSN(t), "TG_E2E_VAULT_KEY=" + randomVaultKey(t)}}
 	}
 	t.Fatalf("unknown store %q", name)
 	return storeSetup{}
+}
+
+// randomVaultKey returns a fresh vault key in base64.
+func randomVaultKey(t *testing.T) string {
+	t.Helper()
+	key := make([]byte, token.VaultKeyLen)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(key)
 }
 
 var (
@@ -81,7 +95,8 @@ func basicAuthBlock(t *testing.T) string {
 }
 
 // quickstartCaddyfile is the root Caddyfile's shape with free ports, a chosen
-// store and a chosen backend size.
+// store and a chosen backend size: the feed with or without the trailing
+// slash, the person's Jira API token injected, anything else 404.
 func quickstartCaddyfile(t *testing.T, st storeSetup, proxyPort, backendPort int, cfg jiraexport.Config) string {
 	t.Helper()
 	return fmt.Sprintf(`{
@@ -98,9 +113,12 @@ func quickstartCaddyfile(t *testing.T, st storeSetup, proxyPort, backendPort int
 :%d {
 	log
 
-	route /odata/* {
+	@feed path /odata /odata/*
+	handle @feed {
+		rewrite /odata /odata/
 		tokengate_auth {
 			realm "Jira export"
+			inject_vault jira X-Jira-Api-Token
 		}
 		reverse_proxy 127.0.0.1:%d {
 			transport http {
@@ -117,6 +135,10 @@ func quickstartCaddyfile(t *testing.T, st storeSetup, proxyPort, backendPort int
 		tokengate_portal {
 			admins carol
 		}
+	}
+
+	handle {
+		respond 404
 	}
 }
 

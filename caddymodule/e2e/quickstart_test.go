@@ -113,8 +113,8 @@ func TestQuickstartTimeouts(t *testing.T) {
 
 // TestQuickstartCaddyfile runs the repository's own Caddyfile (ports moved
 // to free ones, ./data under a temporary directory) and walks the Power BI
-// flow through it, scopes included, so the quickstart is proven to work as
-// shipped.
+// flow through it, scopes, the feed URL without its slash and other tokens
+// included, so the quickstart is proven to work as shipped.
 func TestQuickstartCaddyfile(t *testing.T) {
 	path := rootCaddyfile(t)
 	raw, err := os.ReadFile(path)
@@ -190,6 +190,11 @@ func TestQuickstartCaddyfile(t *testing.T) {
 			t.Errorf("token scoped to worklogs on %s: %d, want %d", path, resp.StatusCode, want)
 		}
 	}
+	// As shipped: the feed without its slash, 404 elsewhere, and other
+	// tokens on without a vault_key (the key file beside the store).
+	s.checkFeedURL(t, "alice", alice.Token)
+	s.checkOtherTokens(t, alice, s.createToken(t, "bob", "Power BI reports"))
+	checkVaultKeyFile(t, dir)
 	if _, err := os.Stat(filepath.Join(dir, "data", "tokengate.db")); err != nil {
 		t.Errorf("the quickstart's store is not at ./data/tokengate.db: %v", err)
 	}
