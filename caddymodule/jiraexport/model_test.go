@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -211,5 +214,28 @@ func TestEveryValueMatchesItsDeclaredType(t *testing.T) {
 		if nulls[col] == 0 {
 			t.Errorf("%s is never null; Jira leaves it empty for some issues", col)
 		}
+	}
+}
+
+// TestMetadataValidatesAgainstOASISSchemas validates $metadata with xmllint
+// against the OASIS CSDL XML schemas (edmx.xsd, which imports edm.xsd from
+// the same folder) in the folder named by TOKENGATE_CSDL_XSD_DIR. The
+// schemas are not shipped with this repository: the test is skipped without
+// them or without xmllint.
+func TestMetadataValidatesAgainstOASISSchemas(t *testing.T) {
+	dir := os.Getenv("TOKENGATE_CSDL_XSD_DIR")
+	xmllint, err := exec.LookPath("xmllint")
+	if dir == "" || err != nil {
+		t.Skip("set TOKENGATE_CSDL_XSD_DIR to a folder with the OASIS edmx.xsd and edm.xsd, and install xmllint")
+	}
+	_, srv := newTestService(t, Config{Issues: 200})
+	_, body := do(t, http.MethodGet, srv.URL+"/$metadata", "carol")
+	doc := filepath.Join(t.TempDir(), "metadata.xml")
+	if err := os.WriteFile(doc, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(xmllint, "--noout", "--nonet", "--schema", filepath.Join(dir, "edmx.xsd"), doc).CombinedOutput()
+	if err != nil {
+		t.Fatalf("$metadata does not validate against the OASIS schemas: %v\n%s", err, out)
 	}
 }

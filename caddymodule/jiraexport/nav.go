@@ -163,10 +163,10 @@ func (p *plan[R]) compileExpand(src string, setOf func(name string) entitySet) e
 			return fmt.Errorf("$expand: unexpected text after ')' in '%s'", item)
 		}
 		if name == "*" {
-			return fmt.Errorf("$expand: '*' is not supported; name the navigation properties of %s", p.t.name)
+			return expandNotImplemented("$expand: '*' is not supported; name the navigation properties of %s", p.t.name)
 		}
 		if strings.Contains(name, "/") {
-			return fmt.Errorf("$expand: '%s' is not supported (one level of navigation properties only)", name)
+			return expandNotImplemented("$expand: '%s' is not supported (one level of navigation properties only)", name)
 		}
 		ni, ok := p.t.navIndex(name)
 		if !ok {
@@ -201,11 +201,26 @@ func parseNestedOptions(nav, src string, o *options) error {
 			o.present[name], o.sel = true, val
 		case name == "":
 			return fmt.Errorf("$expand=%s(...): empty option", nav)
+		case strings.HasPrefix(name, "$") && supportedOptions[name] || name == "$levels":
+			return expandNotImplemented("$expand=%s(%s): only a nested $select is supported", nav, name)
 		default:
-			return fmt.Errorf("$expand=%s(%s): only a nested $select is supported", nav, name)
+			return fmt.Errorf("$expand=%s(%s): unknown or repeated option (only a nested $select is supported)", nav, name)
 		}
 	}
 	return nil
+}
+
+// unimplementedError is valid OData this service does not implement: the
+// service answers it 501 NotImplemented rather than 400.
+type unimplementedError struct{ msg string }
+
+func (e *unimplementedError) Error() string { return e.msg }
+
+// NotImplemented marks the error for a 501 answer.
+func (e *unimplementedError) NotImplemented() bool { return true }
+
+func expandNotImplemented(format string, args ...any) error {
+	return &unimplementedError{fmt.Sprintf(format, args...)}
 }
 
 // splitTopLevel splits an $expand value at the commas outside parentheses.
