@@ -24,9 +24,8 @@ func (s *Service) issueSprintsTable() *table[issueSprintRow] {
 		visible: func(v *viewer, j int) bool { return v.member(int(s.issueProj[prefixOwner(s.isStart, j)])) },
 		load: func(j int, r *issueSprintRow) {
 			i := prefixOwner(s.isStart, j)
-			l := s.life(i)
 			r.id, r.issueIdx, r.issue = int64(j)+1, i, s.issueKey(i)
-			r.sprint = sprintID(int(s.issueProj[i]), l.firstSprint+int32(j)-s.isStart[i])
+			r.sprint = int32(s.linkSprint[j]) + 1
 		},
 		find: func(k value) (int, bool) {
 			j := int(k.n) - 1

@@ -36,7 +36,8 @@ const (
 	DefaultIssues = 5000
 	// DefaultPageSize is the server page size when Config.PageSize is 0.
 	DefaultPageSize = 1000
-	// MaxIssues bounds Config.Issues (the per-issue index costs 17 bytes).
+	// MaxIssues bounds Config.Issues (the per-issue index costs about 25
+	// bytes: project, number, worklog, sprint and changelog layouts).
 	MaxIssues = 5_000_000
 	// MaxPageSize bounds Config.PageSize and the odata.maxpagesize preference.
 	MaxPageSize = 10_000_000

@@ -108,13 +108,12 @@ func (s *Service) issuesTable() *table[issueRow] {
 					}
 					return out
 				}},
-			{name: "Sprints", target: "Sprints", many: true,
+			{name: "Sprints", target: "Sprints", many: true, partner: "Issues",
 				link: func(r *issueRow, out []int) []int {
-					base := int32(s.issueProj[r.idx]) * sprintsPerProject
-					if r.life.firstSprint < 0 {
-						return out
+					for j := s.isStart[r.idx]; j < s.isStart[r.idx+1]; j++ {
+						out = append(out, int(s.linkSprint[j]))
 					}
-					return rangeOf(out, base+r.life.firstSprint, base+r.life.last+1)
+					return out
 				}},
 			{name: "SprintLinks", target: "IssueSprints", many: true, partner: "Issue",
 				link: func(r *issueRow, out []int) []int { return rangeOf(out, s.isStart[r.idx], s.isStart[r.idx+1]) }},

@@ -102,6 +102,7 @@ func (s *Service) layoutIssues() {
 	s.isStart = make([]int32, n+1)
 	s.chStart = make([]int32, n+1)
 	s.epics = [numProjects][]int32{}
+	s.linkSprint = s.linkSprint[:0]
 	nsprints := numProjects * sprintsPerProject
 	s.sprintTotals = make([]sprintTotals, nsprints)
 	var links, changes int32
@@ -118,6 +119,7 @@ func (s *Service) layoutIssues() {
 		}
 		links += l.last - l.firstSprint + 1
 		for k := l.firstSprint; k <= l.last; k++ {
+			s.linkSprint = append(s.linkSprint, int16(p*sprintsPerProject+int(k)))
 			st := &s.sprintTotals[p*sprintsPerProject+int(k)]
 			st.committedIssues++
 			if l.hasPoints {
@@ -133,6 +135,28 @@ func (s *Service) layoutIssues() {
 		}
 	}
 	s.isStart[n], s.chStart[n] = links, changes
+	s.indexSprintIssues()
+}
+
+// indexSprintIssues lays out the issues of every sprint (in issue order)
+// from the links, for the Sprint.Issues navigation property.
+func (s *Service) indexSprintIssues() {
+	s.spStart = make([]int32, numProjects*sprintsPerProject+1)
+	for _, sp := range s.linkSprint {
+		s.spStart[sp+1]++
+	}
+	for k := 1; k < len(s.spStart); k++ {
+		s.spStart[k] += s.spStart[k-1]
+	}
+	s.sprintIssues = make([]int32, len(s.linkSprint))
+	fill := append([]int32(nil), s.spStart[:len(s.spStart)-1]...)
+	for i := range len(s.issueProj) {
+		for j := s.isStart[i]; j < s.isStart[i+1]; j++ {
+			sp := s.linkSprint[j]
+			s.sprintIssues[fill[sp]] = int32(i)
+			fill[sp]++
+		}
+	}
 }
 
 // sprintTotals are the report figures of one sprint.

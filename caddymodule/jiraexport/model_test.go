@@ -166,7 +166,7 @@ func TestMetadataNavigationIsConsistent(t *testing.T) {
 		t.Errorf("%d navigation properties, want the relations of every set", navs)
 	}
 	for _, want := range []string{"Issues.Project", "Issues.Parent", "Issues.Sprints", "Issues.Worklogs", "Issues.StatusChanges",
-		"Issues.AssigneeUser", "Worklogs.AuthorUser", "Worklogs.Issue", "IssueSprints.Issue", "IssueSprints.Sprint", "SprintReports.Sprint"} {
+		"Issues.AssigneeUser", "Sprints.Issues", "Worklogs.AuthorUser", "Worklogs.Issue", "IssueSprints.Issue", "IssueSprints.Sprint", "SprintReports.Sprint"} {
 		set, nav, _ := strings.Cut(want, ".")
 		if _, ok := m[set].navs[nav]; !ok {
 			t.Errorf("no navigation property %s", want)

@@ -34,6 +34,9 @@ type Service struct {
 	projIssueCount [numProjects]int32
 	isStart        []int32 // IssueSprints of issue i: isStart[i]..isStart[i+1]-1
 	chStart        []int32 // IssueStatusChanges of issue i, likewise
+	linkSprint     []int16 // the sprint (Id-1) of every IssueSprints row
+	spStart        []int32 // issues of sprint Id-1: sprintIssues[spStart[Id-1]:spStart[Id]]
+	sprintIssues   []int32
 	epics          [numProjects][]int32
 	sprintTotals   []sprintTotals
 	sets           []entitySet
