@@ -85,7 +85,7 @@ func (t *table[R]) serveCollection(rq *request) error {
 	if err != nil {
 		return rq.badRequest(err)
 	}
-	n := t.size()
+	n, at := t.domain(rq)
 	tok, err := parseSkipToken(rq.opts, n)
 	if err != nil {
 		return rq.badRequest(err)
@@ -96,7 +96,8 @@ func (t *table[R]) serveCollection(rq *request) error {
 		return nil
 	}
 	var row R
-	match := func(i int) bool {
+	match := func(pos int) bool {
+		i := at(pos)
 		if !t.visible(&rq.viewer, i) {
 			return false
 		}
@@ -110,7 +111,7 @@ func (t *table[R]) serveCollection(rq *request) error {
 	js.buf = append(js.buf, `{"@odata.context":`...)
 	js.buf = appendJSONString(js.buf, rq.root+"/$metadata#"+t.name+p.selectList())
 	if len(p.order) > 0 {
-		return p.streamSorted(rq, js, win, match, &row)
+		return p.streamSorted(rq, js, win, match, &row, n, at)
 	}
 	if rq.opts.count {
 		total := 0
@@ -140,7 +141,7 @@ func (t *table[R]) serveCollection(rq *request) error {
 		}
 		if c >= win.start {
 			if p.pred == nil {
-				t.load(i, &row)
+				t.load(at(i), &row)
 			}
 			if c > win.start {
 				js.buf = append(js.buf, ',')
@@ -155,12 +156,12 @@ func (t *table[R]) serveCollection(rq *request) error {
 
 // streamSorted materializes the matching row indices and their sort keys,
 // sorts them and streams the page.
-func (p *plan[R]) streamSorted(rq *request, js *jsonStream, win window, match func(int) bool, row *R) error {
+func (p *plan[R]) streamSorted(rq *request, js *jsonStream, win window, match func(int) bool, row *R, n int, at func(int) int) error {
 	t := p.t
 	var idx []int32
-	for i := range t.size() {
-		if match(i) {
-			idx = append(idx, int32(i))
+	for pos := range n {
+		if match(pos) {
+			idx = append(idx, int32(at(pos)))
 		}
 	}
 	keys := make([]sortColumn, len(p.order))
@@ -307,7 +308,9 @@ func (t *table[R]) serveCount(rq *request) error {
 	}
 	var row R
 	total := 0
-	for i := range t.size() {
+	n, at := t.domain(rq)
+	for pos := range n {
+		i := at(pos)
 		if !t.visible(&rq.viewer, i) {
 			continue
 		}
@@ -333,21 +336,36 @@ func (t *table[R]) serveEntity(rq *request, keyText string) error {
 	if err := rq.opts.only("a single entity", "$select", "$expand", "$format"); err != nil {
 		return rq.badRequest(err)
 	}
+	i, err := t.lookup(rq, keyText)
+	if err != nil || i < 0 {
+		return err
+	}
+	return t.writeEntity(rq, i)
+}
+
+// lookup finds the visible entity keyText addresses. When there is none it
+// answers the request itself and returns -1 (and the write error, if any).
+func (t *table[R]) lookup(rq *request, keyText string) (int, error) {
 	key := t.cols[t.key]
 	if name, lit, ok := strings.Cut(keyText, "="); ok {
 		if strings.TrimSpace(name) != key.name {
-			return rq.badRequest(fmt.Errorf("key property of %s is %s, got %q", t.name, key.name, name))
+			return -1, rq.badRequest(fmt.Errorf("key property of %s is %s, got %q", t.name, key.name, name))
 		}
 		keyText = lit
 	}
 	lit, err := parseKeyLiteral(key.typ, strings.TrimSpace(keyText))
 	if err != nil {
-		return rq.badRequest(fmt.Errorf("key of %s: %w", t.name, err))
+		return -1, rq.badRequest(fmt.Errorf("key of %s: %w", t.name, err))
 	}
 	i, ok := t.find(lit)
 	if !ok || !t.visible(&rq.viewer, i) {
-		return writeError(rq.w, http.StatusNotFound, "NotFound", fmt.Sprintf("%s(%s) not found", t.name, keyText))
+		return -1, writeError(rq.w, http.StatusNotFound, "NotFound", fmt.Sprintf("%s(%s) not found", t.name, keyText))
 	}
+	return i, nil
+}
+
+// writeEntity answers row i as a single entity.
+func (t *table[R]) writeEntity(rq *request, i int) error {
 	p, err := compileRequest(t, rq)
 	if err != nil {
 		return rq.badRequest(err)

@@ -161,6 +161,8 @@ type entitySet interface {
 	serveCollection(rq *request) error
 	serveCount(rq *request) error
 	serveEntity(rq *request, keyText string) error
+	serveNavigation(rq *request, keyText, path string) error
+	serveRelated(rq *request, idx []int, many, count bool) error
 }
 
 func (t *table[R]) setName() string        { return t.name }

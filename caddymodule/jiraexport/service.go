@@ -207,6 +207,9 @@ func (s *Service) route(rq *request) error {
 			return set.serveCount(rq)
 		case strings.HasPrefix(rest, "(") && strings.HasSuffix(rest, ")"):
 			return set.serveEntity(rq, rest[1:len(rest)-1])
+		case strings.HasPrefix(rest, "(") && strings.Contains(rest, ")/"):
+			key, path, _ := strings.Cut(rest[1:], ")/")
+			return set.serveNavigation(rq, key, path)
 		}
 		return writeError(rq.w, http.StatusNotFound, "NotFound", fmt.Sprintf("resource not found for the segment '%s' of %s", strings.TrimPrefix(rest, "/"), name))
 	}
@@ -254,7 +257,10 @@ type request struct {
 	opts     *options
 	viewer   viewer
 	pageSize int
-	prefer   bool // odata.maxpagesize was applied
+	prefer   bool  // odata.maxpagesize was applied
+	subset   []int // with hasSubset: the rows a navigation path selected
+	// hasSubset restricts a collection or count to subset (see domain).
+	hasSubset bool
 }
 
 // applyPrefer honours Prefer: odata.maxpagesize=N. Preferences are hints:
