@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tokengate/tokengate/caddymodule"
@@ -54,9 +55,10 @@ func (s *stack) checkFeedURL(t *testing.T, user, secret string) {
 	}
 }
 
-// checkVaultKeyFile: the quickstart's store got its generated vault key
-// file beside it, readable by the owner only.
-func checkVaultKeyFile(t *testing.T, dir string) {
+// checkVaultKeyFile: the store in dir got its generated vault key file
+// beside it, readable by the owner only; the log says so with the advice
+// to set vault_key, and never shows the key.
+func checkVaultKeyFile(t *testing.T, dir string, logs string) {
 	t.Helper()
 	path := caddymodule.VaultKeyFile(filepath.Join(dir, "data", "tokengate.db"))
 	fi, err := os.Stat(path)
@@ -65,5 +67,15 @@ func checkVaultKeyFile(t *testing.T, dir string) {
 	}
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("vault key file %s: mode %v, want 0600", path, fi.Mode().Perm())
+	}
+	key, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := strings.TrimSpace(string(key)); k == "" || strings.Contains(logs, k) {
+		t.Error("the vault key appears in the logs (or the key file is empty)")
+	}
+	if !strings.Contains(logs, "generated a vault key file") || !strings.Contains(logs, "set vault_key from a secret") {
+		t.Error("the log does not say that a vault key file was generated, with the advice to set vault_key")
 	}
 }

@@ -178,7 +178,7 @@ func TestPowerBIFlow(t *testing.T) {
 				s.checkOtherTokens(t, alice, s.createToken(t, "bob", "Power BI reports"))
 				keyFile := filepath.Join(s.inst.Dir, "data", "tokengate.db"+caddymodule.VaultKeyFileSuffix)
 				if name == "bolt" {
-					checkVaultKeyFile(t, s.inst.Dir)
+					checkVaultKeyFile(t, s.inst.Dir, s.inst.Logs.String())
 				} else if _, err := os.Stat(keyFile); !os.IsNotExist(err) {
 					t.Errorf("with Postgres and vault_key, a key file exists (%v)", err)
 				}

@@ -194,7 +194,7 @@ func TestQuickstartCaddyfile(t *testing.T) {
 	// tokens on without a vault_key (the key file beside the store).
 	s.checkFeedURL(t, "alice", alice.Token)
 	s.checkOtherTokens(t, alice, s.createToken(t, "bob", "Power BI reports"))
-	checkVaultKeyFile(t, dir)
+	checkVaultKeyFile(t, dir, inst.Logs.String())
 	if _, err := os.Stat(filepath.Join(dir, "data", "tokengate.db")); err != nil {
 		t.Errorf("the quickstart's store is not at ./data/tokengate.db: %v", err)
 	}

@@ -4,6 +4,7 @@ package jiraexport
 // to) and the IssueStatusChanges changelog, both laid out per issue by
 // layoutIssues and addressed by index.
 
+// issueSprintRow is one row of IssueSprints: issue issueIdx is in sprint.
 type issueSprintRow struct {
 	id       int64
 	issueIdx int
@@ -47,6 +48,7 @@ var (
 	bouncedWorkflow = []int{stToDo, stInProgress, stInReview, stInProgress, stInReview, stDone}
 )
 
+// statusChangeRow is one row of IssueStatusChanges.
 type statusChangeRow struct {
 	id       int64
 	issueIdx int

@@ -1,5 +1,7 @@
 package jiraexport
 
+// issueRow is one row of Issues; idx and life let the navigation
+// properties find what the issue links to without recomputing it.
 type issueRow struct {
 	idx                                                    int
 	key, summary, status, typ, priority, project, reporter string

@@ -24,6 +24,8 @@ func jiraTokenMessage(set string) string {
 // (closed or active): the ones with a report.
 const startedSprints = int(lastSprint) + 1
 
+// sprintReportRow is one row of SprintReports or Velocity: a sprint and its
+// figures.
 type sprintReportRow struct {
 	id              int32
 	name, project   string
