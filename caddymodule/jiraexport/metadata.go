@@ -10,6 +10,7 @@ func (s *Service) buildMetadata() string {
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="utf-8"?>`)
 	b.WriteString(`<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">`)
+	writeCapabilitiesReference(&b)
 	b.WriteString(`<edmx:DataServices><Schema Namespace="` + schemaNamespace + `" xmlns="http://docs.oasis-open.org/odata/ns/edm">`)
 	for _, set := range s.sets {
 		set.writeCSDL(&b)
@@ -18,6 +19,8 @@ func (s *Service) buildMetadata() string {
 	for _, set := range s.sets {
 		set.writeEntitySetCSDL(&b)
 	}
-	b.WriteString(`</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>`)
+	b.WriteString(`</EntityContainer>`)
+	writeFilterCapabilities(&b, s.sets)
+	b.WriteString(`</Schema></edmx:DataServices></edmx:Edmx>`)
 	return b.String()
 }

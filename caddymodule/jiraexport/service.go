@@ -282,7 +282,13 @@ func (rq *request) applyPrefer() {
 	}
 }
 
+// badRequest answers 400 BadRequest, or 501 NotImplemented when err is
+// valid OData this service does not implement (see filterError).
 func (rq *request) badRequest(err error) error {
+	var ni interface{ NotImplemented() bool }
+	if errors.As(err, &ni) && ni.NotImplemented() {
+		return writeError(rq.w, http.StatusNotImplemented, "NotImplemented", err.Error())
+	}
 	return writeError(rq.w, http.StatusBadRequest, "BadRequest", err.Error())
 }
 
