@@ -101,6 +101,9 @@ func provisionPaths(patterns []string) (caddyhttp.MatchPath, error) {
 // r's path: a path of one of its scopes, or of scope_always. Scope names
 // this handler does not define reach scope_always only.
 func (s *scopeSet) permits(r *http.Request, scopes []string) (bool, error) {
+	if crossesEntitySets(r) {
+		return false, nil
+	}
 	defined := false
 	for _, name := range scopes {
 		m, ok := s.byName[name]
@@ -141,6 +144,31 @@ func (s *scopeRegistry) list() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.names)
+}
+
+// crossesEntitySets reports whether an OData request reaches beyond the
+// entity set its path names: scopes are paths, but $expand (or expand,
+// OData 4.01, any case, percent-encoded or not) and navigation after a key
+// (/odata/Worklogs(7)/Issue) read other sets through an allowed one — a
+// token scoped to Worklogs would read Issues. Scoped tokens may do neither;
+// reading a key's raw value (…(7)/$value) is allowed. Key-as-segment URLs
+// (/Worklogs/7/Issue) are a backend convention the proxy cannot tell apart
+// from a path: scope patterns must not cover them.
+func crossesEntitySets(r *http.Request) bool {
+	if i := strings.Index(r.URL.Path, ")/"); i >= 0 {
+		if rest := strings.TrimSuffix(r.URL.Path[i+2:], "/"); rest != "" && rest != "$value" {
+			return true
+		}
+	}
+	if r.URL.RawQuery == "" {
+		return false
+	}
+	for key := range r.URL.Query() {
+		if strings.EqualFold(strings.TrimPrefix(strings.TrimSpace(key), "$"), "expand") {
+			return true
+		}
+	}
+	return false
 }
 
 // outOfScope refuses a scoped token on a path outside its scopes with 403

@@ -129,6 +129,15 @@ func TestScopeSetPermits(t *testing.T) {
 		{&s, []string{"gone"}, "/odata/$metadata", true},
 		{&s, []string{"gone", "issues"}, "/odata/Issues", true},
 		{&none, []string{"issues"}, "/odata/", false},
+		// Reaching other entity sets through an allowed one.
+		{&s, []string{"worklogs"}, "/odata/Worklogs?$expand=Issue", false},
+		{&s, []string{"worklogs"}, "/odata/Worklogs?%24EXPAND=Issue", false},
+		{&s, []string{"worklogs"}, "/odata/Worklogs?expand=Issue", false},
+		{&s, []string{"worklogs"}, "/odata/Worklogs(7)/Issue", false},
+		{&s, []string{"issues"}, "/odata/Issues('PRJ-1')/Worklogs", false},
+		{&s, []string{"issues"}, "/odata/Issues('PRJ-1')/$value", true},
+		{&s, []string{"issues"}, "/odata/Issues?$select=Key&$top=5", true},
+		{&s, []string{"all"}, "/odata/Issues?$expand=Project", false},
 	} {
 		r := httptest.NewRequest("GET", "http://x"+c.path, nil)
 		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))

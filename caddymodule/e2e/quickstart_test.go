@@ -185,7 +185,9 @@ func TestQuickstartCaddyfile(t *testing.T) {
 		t.Fatalf("create a token scoped to worklogs: %d %s", resp.StatusCode, body)
 	}
 	for path, want := range map[string]int{"/odata/Worklogs?$top=1": 200, "/odata/Users?$top=1": 200, "/odata/": 200,
-		"/odata/$metadata": 200, "/odata/Issues?$top=1": 403, "/odata/Sprints": 403} {
+		"/odata/$metadata": 200, "/odata/Issues?$top=1": 403, "/odata/Sprints": 403,
+		// Issues through an allowed set: $expand and navigation are refused.
+		"/odata/Worklogs?$top=1&$expand=Issue": 403} {
 		if resp, _ := s.odataGet(t, base+path, "bob", scoped.Token); resp.StatusCode != want {
 			t.Errorf("token scoped to worklogs on %s: %d, want %d", path, resp.StatusCode, want)
 		}
