@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -85,7 +86,7 @@ func tokensCmd(name, use, short string, args cobra.PositionalArgs, run tokensFun
 			err := runTokens(ctx, cmd, a, run)
 			if errors.Is(err, errNothing) || errors.Is(err, errNotFound) {
 				if !errors.Is(err, errNothing) {
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", name, err)
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", name, strings.TrimSuffix(err.Error(), ": "+errNotFound.Error()))
 				}
 				cmd.SilenceErrors = true
 				return caddycmd.WrapCommandFuncForCobra(func(caddycmd.Flags) (int, error) { return 2, nil })(cmd, a)
