@@ -23,8 +23,8 @@ func TestAdminAPIWithoutApp(t *testing.T) {
 	}
 	for _, c := range []struct {
 		method, path string
-		status              int
-		want                string
+		status       int
+		want         string
 	}{
 		{"GET", "/tokengate/tokens", http.StatusServiceUnavailable, "no started tokengate app"},
 		{"DELETE", "/tokengate/tokens/abc", http.StatusServiceUnavailable, "no started tokengate app"},
