@@ -13,7 +13,7 @@ type issueSprintRow struct {
 }
 
 func (s *Service) issueSprintsTable() *table[issueSprintRow] {
-	n := func() int { return int(s.isStart[len(s.isStart)-1]) }
+	n := func() int { return s.total(fLinks) }
 	return &table[issueSprintRow]{
 		name: "IssueSprints", typeName: "IssueSprint", key: 0,
 		cols: []column[issueSprintRow]{
@@ -22,11 +22,11 @@ func (s *Service) issueSprintsTable() *table[issueSprintRow] {
 			{"SprintId", edmInt32, false, func(r *issueSprintRow) value { return num(float64(r.sprint)) }},
 		},
 		size:    n,
-		visible: func(v *viewer, j int) bool { return v.member(int(s.issueProj[prefixOwner(s.isStart, j)])) },
+		visible: func(v *viewer, j int) bool { return v.member(int(s.issueProj[s.owner(fLinks, j)])) },
 		load: func(j int, r *issueSprintRow) {
-			i := prefixOwner(s.isStart, j)
+			i := s.owner(fLinks, j)
 			r.id, r.issueIdx, r.issue = int64(j)+1, i, s.issueKey(i)
-			r.sprint = int32(s.linkSprint[j]) + 1
+			r.sprint = sprintID(int(s.issueProj[i]), s.life(i).firstSprint+int32(j-s.start(fLinks, i)))
 		},
 		find: func(k value) (int, bool) {
 			j := int(k.n) - 1
@@ -84,7 +84,7 @@ func (s *Service) statusChange(i, k int, r *statusChangeRow) {
 }
 
 func (s *Service) statusChangesTable() *table[statusChangeRow] {
-	n := func() int { return int(s.chStart[len(s.chStart)-1]) }
+	n := func() int { return s.total(fChanges) }
 	return &table[statusChangeRow]{
 		name: "IssueStatusChanges", typeName: "IssueStatusChange", key: 0,
 		cols: []column[statusChangeRow]{
@@ -96,10 +96,10 @@ func (s *Service) statusChangesTable() *table[statusChangeRow] {
 			{"Author", edmString, false, func(r *statusChangeRow) value { return str(r.author) }},
 		},
 		size:    n,
-		visible: func(v *viewer, j int) bool { return v.member(int(s.issueProj[prefixOwner(s.chStart, j)])) },
+		visible: func(v *viewer, j int) bool { return v.member(int(s.issueProj[s.owner(fChanges, j)])) },
 		load: func(j int, r *statusChangeRow) {
-			i := prefixOwner(s.chStart, j)
-			s.statusChange(i, j-int(s.chStart[i]), r)
+			i := s.owner(fChanges, j)
+			s.statusChange(i, j-s.start(fChanges, i), r)
 			r.id = int64(j) + 1
 		},
 		find: func(k value) (int, bool) {

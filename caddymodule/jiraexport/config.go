@@ -36,8 +36,9 @@ const (
 	DefaultIssues = 5000
 	// DefaultPageSize is the server page size when Config.PageSize is 0.
 	DefaultPageSize = 1000
-	// MaxIssues bounds Config.Issues (the per-issue index costs about 25
-	// bytes: project, number, worklog, sprint and changelog layouts).
+	// MaxIssues bounds Config.Issues (the per-issue index costs about 7
+	// bytes: project, number, and the packed worklog, sprint-link and
+	// changelog counts).
 	MaxIssues = 5_000_000
 	// MaxPageSize bounds Config.PageSize and the odata.maxpagesize preference.
 	MaxPageSize = 10_000_000

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/bits"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -173,18 +172,15 @@ func (s *Service) projectsOf(user string) uint64 {
 func (s *Service) buildIssues(n int) {
 	s.issueProj = make([]uint8, n)
 	s.issueNum = make([]int32, n)
-	s.wlStart = make([]int32, n+1)
+	s.counts = make([]uint8, n)
 	var next [numProjects]int32
-	var wl int32
 	for i := range n {
 		p := projectWeightTable[s.h(domIssue, uint64(i), 0)%100]
 		next[p]++
 		s.issueProj[i] = p
 		s.issueNum[i] = next[p]
-		s.wlStart[i] = wl
-		wl += int32(s.h(domIssue, uint64(i), 1) % 4)
+		s.setCount(fWorklogs, i, int(s.h(domIssue, uint64(i), 1)%4))
 	}
-	s.wlStart[n] = wl
 	s.projIssueCount = next
 }
 
@@ -222,11 +218,9 @@ func (s *Service) findIssue(key string) (int, bool) {
 }
 
 // worklogIssue returns the issue a worklog belongs to.
-func (s *Service) worklogIssue(j int) int {
-	return sort.Search(len(s.wlStart)-1, func(i int) bool { return s.wlStart[i+1] > int32(j) })
-}
+func (s *Service) worklogIssue(j int) int { return s.owner(fWorklogs, j) }
 
-func (s *Service) numWorklogs() int { return int(s.wlStart[len(s.wlStart)-1]) }
+func (s *Service) numWorklogs() int { return s.total(fWorklogs) }
 
 // member picks a member of project p from the stream r.
 func (s *Service) member(p int, r uint64) string {

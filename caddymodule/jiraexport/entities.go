@@ -98,12 +98,7 @@ func (s *Service) sprintsTable() *table[sprintRow] {
 			{name: "Project", target: "Projects", refs: ref("ProjectKey", "Key"),
 				link: func(r *sprintRow, out []int) []int { return append(out, int(r.id-1)/sprintsPerProject) }},
 			{name: "Issues", target: "Issues", many: true, partner: "Sprints",
-				link: func(r *sprintRow, out []int) []int {
-					for _, i := range s.sprintIssues[s.spStart[r.id-1]:s.spStart[r.id]] {
-						out = append(out, int(i))
-					}
-					return out
-				}},
+				link: func(r *sprintRow, out []int) []int { return s.sprintIssues(r.id, out) }},
 		},
 		load: func(i int, r *sprintRow) {
 			p, k := i/sprintsPerProject, i%sprintsPerProject

@@ -68,14 +68,6 @@ func optStr(s string) value {
 	return str(s)
 }
 
-// rangeOf appends lo..hi-1 to out.
-func rangeOf(out []int, lo, hi int32) []int {
-	for j := lo; j < hi; j++ {
-		out = append(out, int(j))
-	}
-	return out
-}
-
 func (s *Service) issuesTable() *table[issueRow] {
 	return &table[issueRow]{
 		name: "Issues", typeName: "Issue", key: 0,
@@ -112,17 +104,21 @@ func (s *Service) issuesTable() *table[issueRow] {
 				}},
 			{name: "Sprints", target: "Sprints", many: true, partner: "Issues",
 				link: func(r *issueRow, out []int) []int {
-					for j := s.isStart[r.idx]; j < s.isStart[r.idx+1]; j++ {
-						out = append(out, int(s.linkSprint[j]))
+					if r.life.firstSprint < 0 {
+						return out
+					}
+					base := int(s.issueProj[r.idx]) * sprintsPerProject
+					for k := r.life.firstSprint; k <= r.life.last; k++ {
+						out = append(out, base+int(k))
 					}
 					return out
 				}},
 			{name: "SprintLinks", target: "IssueSprints", many: true, partner: "Issue",
-				link: func(r *issueRow, out []int) []int { return rangeOf(out, s.isStart[r.idx], s.isStart[r.idx+1]) }},
+				link: func(r *issueRow, out []int) []int { return s.rangeOf(fLinks, r.idx, out) }},
 			{name: "Worklogs", target: "Worklogs", many: true, partner: "Issue",
-				link: func(r *issueRow, out []int) []int { return rangeOf(out, s.wlStart[r.idx], s.wlStart[r.idx+1]) }},
+				link: func(r *issueRow, out []int) []int { return s.rangeOf(fWorklogs, r.idx, out) }},
 			{name: "StatusChanges", target: "IssueStatusChanges", many: true, partner: "Issue",
-				link: func(r *issueRow, out []int) []int { return rangeOf(out, s.chStart[r.idx], s.chStart[r.idx+1]) }},
+				link: func(r *issueRow, out []int) []int { return s.rangeOf(fChanges, r.idx, out) }},
 			{name: "AssigneeUser", target: "Users", nullable: true, refs: ref("Assignee", "Id"),
 				link: func(r *issueRow, out []int) []int { return s.userLink(r.assignee, out) }},
 			{name: "ReporterUser", target: "Users", refs: ref("Reporter", "Id"),

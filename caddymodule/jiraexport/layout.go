@@ -94,32 +94,25 @@ func (l *issueLife) changeCount() int {
 	return n
 }
 
-// layoutIssues lays out, per issue, its sprint links and status changes
-// (prefix sums, so that both sets are addressable by index), the epics of
-// every project and the per-sprint totals of the reports.
+// layoutIssues records, per issue, its numbers of sprint links and status
+// changes (so that both sets are addressable by index, see packed.go), the
+// epics of every project and the per-sprint totals of the reports.
 func (s *Service) layoutIssues() {
 	n := len(s.issueProj)
-	s.isStart = make([]int32, n+1)
-	s.chStart = make([]int32, n+1)
 	s.epics = [numProjects][]int32{}
-	s.linkSprint = s.linkSprint[:0]
-	nsprints := numProjects * sprintsPerProject
-	s.sprintTotals = make([]sprintTotals, nsprints)
-	var links, changes int32
+	s.sprintTotals = make([]sprintTotals, numProjects*sprintsPerProject)
 	for i := range n {
 		l := s.life(i)
 		p := int(s.issueProj[i])
-		s.isStart[i], s.chStart[i] = links, changes
-		changes += int32(l.changeCount())
+		s.setCount(fChanges, i, l.changeCount())
 		if l.typ == tyEpic {
 			s.epics[p] = append(s.epics[p], int32(i))
 		}
 		if l.firstSprint < 0 {
 			continue
 		}
-		links += l.last - l.firstSprint + 1
+		s.setCount(fLinks, i, int(l.last-l.firstSprint+1))
 		for k := l.firstSprint; k <= l.last; k++ {
-			s.linkSprint = append(s.linkSprint, int16(p*sprintsPerProject+int(k)))
 			st := &s.sprintTotals[p*sprintsPerProject+int(k)]
 			st.committedIssues++
 			if l.hasPoints {
@@ -134,29 +127,38 @@ func (s *Service) layoutIssues() {
 			}
 		}
 	}
-	s.isStart[n], s.chStart[n] = links, changes
-	s.indexSprintIssues()
+	s.buildCheckpoints()
 }
 
-// indexSprintIssues lays out the issues of every sprint (in issue order)
-// from the links, for the Sprint.Issues navigation property.
-func (s *Service) indexSprintIssues() {
-	s.spStart = make([]int32, numProjects*sprintsPerProject+1)
-	for _, sp := range s.linkSprint {
-		s.spStart[sp+1]++
+// maxSprintsPerIssue bounds the sprints of one issue: a resolution at most
+// 60 days and an hour after creation crosses at most 5 sprint boundaries.
+const maxSprintsPerIssue = 6
+
+// sprintIssues appends the issues in sprint id (1-based), in issue order.
+// Issues are created in index order, so the candidates are those created
+// from maxSprintsPerIssue-1 sprints before it to its end.
+func (s *Service) sprintIssues(id int32, out []int) []int {
+	p, k := int(id-1)/sprintsPerProject, int32(id-1)%sprintsPerProject
+	if k > lastSprint {
+		return out
 	}
-	for k := 1; k < len(s.spStart); k++ {
-		s.spStart[k] += s.spStart[k-1]
+	n := len(s.issueProj)
+	from := dataEpoch + int64(max(k-(maxSprintsPerIssue-1), 0))*sprintLen
+	lo := sort.Search(n, func(i int) bool { return s.issueCreated(i) >= from })
+	hi := n
+	if k < lastSprint {
+		to := dataEpoch + int64(k+1)*sprintLen
+		hi = lo + sort.Search(n-lo, func(i int) bool { return s.issueCreated(lo+i) >= to })
 	}
-	s.sprintIssues = make([]int32, len(s.linkSprint))
-	fill := append([]int32(nil), s.spStart[:len(s.spStart)-1]...)
-	for i := range len(s.issueProj) {
-		for j := s.isStart[i]; j < s.isStart[i+1]; j++ {
-			sp := s.linkSprint[j]
-			s.sprintIssues[fill[sp]] = int32(i)
-			fill[sp]++
+	for i := lo; i < hi; i++ {
+		if int(s.issueProj[i]) != p || s.count(fLinks, i) == 0 {
+			continue
+		}
+		if l := s.life(i); l.firstSprint <= k && k <= l.last {
+			out = append(out, i)
 		}
 	}
+	return out
 }
 
 // sprintTotals are the report figures of one sprint.
@@ -181,9 +183,4 @@ func (s *Service) parentOf(i int, typ int) (int, bool) {
 		return 0, false
 	}
 	return int(ep[before-1-int((r>>8)%uint64(min(before, 4)))]), true
-}
-
-// prefixOwner returns the issue whose range of a prefix-sum layout holds j.
-func prefixOwner(start []int32, j int) int {
-	return sort.Search(len(start)-1, func(i int) bool { return start[i+1] > int32(j) })
 }

@@ -30,13 +30,9 @@ type Service struct {
 	members        [numProjects][]int32
 	issueProj      []uint8
 	issueNum       []int32
-	wlStart        []int32
 	projIssueCount [numProjects]int32
-	isStart        []int32 // IssueSprints of issue i: isStart[i]..isStart[i+1]-1
-	chStart        []int32 // IssueStatusChanges of issue i, likewise
-	linkSprint     []int16 // the sprint (Id-1) of every IssueSprints row
-	spStart        []int32 // issues of sprint Id-1: sprintIssues[spStart[Id-1]:spStart[Id]]
-	sprintIssues   []int32
+	counts         []uint8            // per issue: packed worklog, sprint link and change counts
+	ck             [numFields][]int32 // running totals every ckEvery issues (packed.go)
 	epics          [numProjects][]int32
 	sprintTotals   []sprintTotals
 	sets           []entitySet
@@ -84,7 +80,7 @@ func (s *Service) VisibleWorklogCount(user string) int {
 	n := 0
 	for i := range s.issueProj {
 		if v.member(int(s.issueProj[i])) {
-			n += int(s.wlStart[i+1] - s.wlStart[i])
+			n += s.count(fWorklogs, i)
 		}
 	}
 	return n
