@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Who may do what is decided here, for every front end (the token page,
@@ -24,10 +25,8 @@ const (
 	DefaultPageSize = 100
 	// MaxHistoryLimit is the largest page of tokens or events.
 	MaxHistoryLimit = 1000
-	// HistoryScan is how many of the newest events HistoryPage pages
-	// through: the stores have no cursor yet (issue 14 pushes paging down),
-	// so older events are reached with an owner filter.
-	HistoryScan = 10000
+	// MaxCursorLength is the longest token-list cursor (a token ID) accepted.
+	MaxCursorLength = 256
 	// MaxCapLifetime is the longest lifetime CapLifetime accepts.
 	MaxCapLifetime = 100 * 365 * 24 * time.Hour
 )
@@ -120,26 +119,31 @@ type Page[T any] struct {
 }
 
 // AdminListPage returns up to limit (0: DefaultPageSize) unrevoked tokens of
-// owner (everybody when ""), ordered by id, after cursor (a token id, "" for
-// the first page). Paging happens in memory over the store's list (issue 14
-// pushes it down); the order is stable across revocations and creations.
+// owner (everybody when ""), ordered by id, after cursor (the Next of the
+// previous page, "" for the first). The store pages (Store.ListPage), so
+// memory does not grow with the number of tokens; the order is stable
+// across revocations and creations.
 func (s *Service) AdminListPage(ctx context.Context, actor Actor, owner, cursor string, limit int) (Page[Token], error) {
+	if err := s.authorize(actor, "list other people's tokens"); err != nil {
+		return Page[Token]{}, err
+	}
 	limit, err := pageLimit(limit)
 	if err != nil {
 		return Page[Token]{}, err
 	}
-	ts, err := s.AdminList(ctx, actor, owner)
-	if err != nil {
+	if owner != "" {
+		if err := ValidateOwner(owner); err != nil {
+			return Page[Token]{}, err
+		}
+	}
+	if err := CheckListCursor(cursor); err != nil {
 		return Page[Token]{}, err
 	}
-	sort.Slice(ts, func(i, j int) bool { return ts[i].ID < ts[j].ID })
-	i := sort.Search(len(ts), func(i int) bool { return ts[i].ID > cursor })
-	ts = ts[i:]
-	p := Page[Token]{Items: ts}
-	if len(ts) > limit {
-		p.Items, p.Next = ts[:limit], ts[limit-1].ID
+	ts, next, err := s.store.ListPage(ctx, owner, limit, cursor)
+	if err != nil {
+		return Page[Token]{}, fmt.Errorf("listing tokens: %w", err)
 	}
-	return p, nil
+	return Page[Token]{Items: ts, Next: next}, nil
 }
 
 // AdminRevoke revokes any person's token id on behalf of actor.
@@ -204,8 +208,8 @@ func (s *Service) History(ctx context.Context, actor Actor, owner string, limit 
 }
 
 // HistoryPage returns up to limit (0: DefaultPageSize) events of owner (all
-// when ""), newest first, after cursor ("" for the newest). Paging happens
-// in memory over the newest HistoryScan events (issue 14 pushes it down).
+// when ""), newest first, after cursor (the Next of the previous page, ""
+// for the newest). The store pages (Store.HistoryPage).
 func (s *Service) HistoryPage(ctx context.Context, actor Actor, owner, cursor string, limit int) (Page[Event], error) {
 	if err := s.authorize(actor, "read the full history"); err != nil {
 		return Page[Event]{}, err
@@ -219,55 +223,53 @@ func (s *Service) HistoryPage(ctx context.Context, actor Actor, owner, cursor st
 			return Page[Event]{}, err
 		}
 	}
-	after, err := parseEventCursor(cursor)
-	if err != nil {
+	if _, _, err := ParseEventCursor(cursor); err != nil {
 		return Page[Event]{}, err
 	}
-	scan := limit + 1
-	if cursor != "" {
-		scan = HistoryScan
-	}
-	es, err := s.store.History(ctx, owner, scan)
+	es, next, err := s.store.HistoryPage(ctx, owner, limit, cursor)
 	if err != nil {
 		return Page[Event]{}, fmt.Errorf("reading history: %w", err)
 	}
-	if cursor != "" {
-		i := sort.Search(len(es), func(i int) bool { return after.before(es[i]) })
-		es = es[i:]
-	}
-	p := Page[Event]{Items: es}
-	if len(es) > limit {
-		last := es[limit-1]
-		p.Items, p.Next = es[:limit], fmt.Sprintf("%d.%d", last.At.UnixNano(), last.ID)
-	}
-	return p, nil
+	return Page[Event]{Items: es, Next: next}, nil
 }
 
-// eventCursor is the position of the last event of a page: the stores
-// order history newest first, by At and then ID.
-type eventCursor struct {
-	at int64
-	id int64
+// EventCursor is the history cursor positioned at e: the events after it in
+// history order are those strictly older (by At, then ID). Its form,
+// "<At in Unix nanoseconds>.<ID>", is opaque to callers.
+func EventCursor(e Event) string {
+	return strconv.FormatInt(e.At.UnixNano(), 10) + "." + strconv.FormatInt(e.ID, 10)
 }
 
-// before reports whether e comes after the cursor in history order.
-func (c eventCursor) before(e Event) bool {
-	at := e.At.UnixNano()
-	return at < c.at || (at == c.at && e.ID < c.id)
-}
-
-func parseEventCursor(s string) (eventCursor, error) {
+// ParseEventCursor returns the time (UTC) and ID of a cursor made by
+// EventCursor; "" gives zeros and no error. Anything else is an
+// InputError wrapping ErrInvalidInput.
+func ParseEventCursor(s string) (at time.Time, id int64, err error) {
 	if s == "" {
-		return eventCursor{}, nil
+		return time.Time{}, 0, nil
 	}
 	a, b, ok := strings.Cut(s, ".")
-	at, err1 := strconv.ParseInt(a, 10, 64)
+	ns, err1 := strconv.ParseInt(a, 10, 64)
 	id, err2 := strconv.ParseInt(b, 10, 64)
-	if !ok || err1 != nil || err2 != nil {
-		return eventCursor{}, inputErr(ErrInvalidInput, fmt.Sprintf(
-			"cursor %q is not one this server returned; pass next_cursor from the previous page", truncateForMessage(s)))
+	if !ok || err1 != nil || err2 != nil || id < 0 {
+		return time.Time{}, 0, badCursor(s)
 	}
-	return eventCursor{at: at, id: id}, nil
+	return time.Unix(0, ns).UTC(), id, nil
+}
+
+// CheckListCursor validates a token-list cursor: "" or something that can
+// be a token ID (valid UTF-8 without control characters, at most
+// MaxCursorLength bytes). Otherwise it returns an InputError wrapping
+// ErrInvalidInput.
+func CheckListCursor(s string) error {
+	if len(s) > MaxCursorLength || !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
+		return badCursor(s)
+	}
+	return nil
+}
+
+func badCursor(s string) error {
+	return inputErr(ErrInvalidInput, fmt.Sprintf(
+		"cursor %q is not one this server returned; pass next_cursor from the previous page", truncateForMessage(s)))
 }
 
 func pageLimit(limit int) (int, error) {

@@ -75,6 +75,22 @@ type Store interface {
 	// only owner's when owner is not "".
 	History(ctx context.Context, owner string, limit int) ([]Event, error)
 
+	// ListPage returns up to limit (> 0) unrevoked tokens of owner (of all
+	// owners when ""), expired ones included, ordered by ID (bytewise),
+	// with IDs greater than after ("" for the first page). next is the ID
+	// of the last token returned when more may follow, "" on the last page.
+	// A token created between pages shows up on a later page iff its ID
+	// sorts after the cursor; none is returned twice. An after that cannot
+	// be a token ID (see CheckListCursor) wraps ErrInvalidInput.
+	ListPage(ctx context.Context, owner string, limit int, after string) (ts []Token, next string, err error)
+
+	// HistoryPage returns up to limit (> 0) events in History's order (newest
+	// first by At, then ID), only owner's when owner is not "", strictly
+	// older than the cursor before ("" for the newest; see EventCursor).
+	// next is the cursor of the last event returned when more may follow, ""
+	// on the last page. A malformed before wraps ErrInvalidInput.
+	HistoryPage(ctx context.Context, owner string, limit int, before string) (es []Event, next string, err error)
+
 	// VaultStore keeps the people's upstream credentials (encrypted).
 	VaultStore
 

@@ -42,8 +42,9 @@ func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 // ownerKey+id→"" for unrevoked tokens; legacy id→"" for unrevoked legacy
 // tokens; events timeKey+seq→event; rejections ownerKey+timeKey+seq→rejection;
 // vault ownerKey+kind→vaultRecord; added seq→digest, every token in the order
-// it was added (for Digests). Open creates missing buckets, so files written
-// by an older build gain the newer ones (added is filled from digests then).
+// it was added (for Digests); event_owners ownerKey+event key→"" (see
+// bEventOwners). Open creates missing buckets, so files written
+// by an older build gain the newer ones (added is filled from digests then, event_owners from events).
 var (
 	bTokens     = []byte("tokens")
 	bDigests    = []byte("digests")
@@ -83,7 +84,10 @@ func Open(path string) (*Store, error) {
 				return fmt.Errorf("creating bucket %s: %w", name, err)
 			}
 		}
-		return ensureAdded(tx)
+		if err := ensureAdded(tx); err != nil {
+			return err
+		}
+		return ensureEventOwners(tx)
 	})
 	if err != nil {
 		_ = db.Close()
@@ -278,7 +282,11 @@ func addEvent(tx *bbolt.Tx, e token.Event) error {
 	if err != nil {
 		return fmt.Errorf("encoding event: %w", err)
 	}
-	return b.Put(binary.BigEndian.AppendUint64(timeKey(e.At), seq), v)
+	k := binary.BigEndian.AppendUint64(timeKey(e.At), seq)
+	if err := b.Put(k, v); err != nil {
+		return err
+	}
+	return indexEvent(tx, e.Owner, k)
 }
 
 // AddRejections records refused attempts, keeping the newest
@@ -352,24 +360,8 @@ func (s *Store) Rejections(ctx context.Context, owner string, limit int) ([]toke
 }
 
 // History returns events newest first (by At, then ID), at most limit, only
-// owner's when owner is not "".
+// owner's when owner is not "" (read through the owner index).
 func (s *Store) History(ctx context.Context, owner string, limit int) ([]token.Event, error) {
-	if limit <= 0 {
-		return nil, inputErr("limit must be positive, got %d", limit)
-	}
-	out := []token.Event{}
-	err := s.view(ctx, "read history", func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bEvents).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
-			var e eventRecord
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decoding event: %w", err)
-			}
-			if owner == "" || e.Owner == owner {
-				out = append(out, e.event())
-			}
-		}
-		return nil
-	})
-	return out, err
+	es, _, err := s.HistoryPage(ctx, owner, limit, "")
+	return es, err
 }

@@ -178,38 +178,6 @@ func (s *Store) Rejections(ctx context.Context, owner string, limit int) ([]toke
 
 // History returns events newest first; see token.Store.
 func (s *Store) History(ctx context.Context, owner string, limit int) ([]token.Event, error) {
-	if limit <= 0 {
-		return nil, invalid("history", "limit must be positive, got %d", limit)
-	}
-	if err := s.checkOpen("history"); err != nil {
-		return nil, err
-	}
-	const cols = `SELECT id, at, kind, actor, owner, token_id, label, detail FROM events`
-	var (
-		rows pgx.Rows
-		err  error
-	)
-	if owner == "" {
-		rows, err = s.pool.Query(ctx, cols+` ORDER BY at DESC, id DESC LIMIT $1`, limit)
-	} else {
-		rows, err = s.pool.Query(ctx, cols+` WHERE owner = $1 ORDER BY at DESC, id DESC LIMIT $2`, owner, limit)
-	}
-	if err != nil {
-		return nil, s.wrap("history", err)
-	}
-	defer rows.Close()
-	var out []token.Event
-	for rows.Next() {
-		var (
-			e    token.Event
-			at   pgtype.Timestamptz
-			kind string
-		)
-		if err := rows.Scan(&e.ID, &at, &kind, &e.Actor, &e.Owner, &e.TokenID, &e.Label, &e.Detail); err != nil {
-			return nil, s.wrap("history", err)
-		}
-		e.At, e.Kind = fromTS(at), token.EventKind(kind)
-		out = append(out, e)
-	}
-	return out, s.wrap("history", rows.Err())
+	es, _, err := s.HistoryPage(ctx, owner, limit, "")
+	return es, err
 }

@@ -1,0 +1,7 @@
+package postgres
+
+// Internals for the external tests.
+var (
+	ListPageQuery    = listPageQuery
+	HistoryPageQuery = historyPageQuery
+)
