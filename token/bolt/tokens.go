@@ -14,8 +14,9 @@ import (
 	"github.com/tokengate/tokengate/token"
 )
 
-// insert stores a new token and its indexes; the digest and id must be new.
-func insert(tx *bbolt.Tx, t token.Token) error {
+// checkInsert returns why t cannot be inserted: an empty id or owner, a
+// zero digest (ErrInvalidInput), or a digest or id stored already (ErrDuplicate).
+func checkInsert(tx *bbolt.Tx, t token.Token) error {
 	if t.ID == "" || t.Owner == "" {
 		return inputErr("token id and owner must not be empty")
 	}
@@ -27,6 +28,14 @@ func insert(tx *bbolt.Tx, t token.Token) error {
 	}
 	if tx.Bucket(bTokens).Get([]byte(t.ID)) != nil {
 		return fmt.Errorf("token id %s exists already: %w", t.ID, token.ErrDuplicate)
+	}
+	return nil
+}
+
+// insert stores a new token and its indexes; the digest and id must be new.
+func insert(tx *bbolt.Tx, t token.Token) error {
+	if err := checkInsert(tx, t); err != nil {
+		return err
 	}
 	if err := putRecord(tx, toRecord(t)); err != nil {
 		return err
@@ -262,21 +271,7 @@ func (s *Store) Import(ctx context.Context, ts []token.Token, by string, at time
 			return inputErr("import row %d (token %s): legacy tokens have no restrictions (allowed IPs, scopes)", i+1, t.ID)
 		}
 	}
-	return s.update(ctx, "import tokens", func(tx *bbolt.Tx) error {
-		for i, t := range ts {
-			t.RevokedAt, t.RevokedBy = time.Time{}, ""
-			t.LastUsedAt, t.LastUsedIP, t.LastUsedAgent = time.Time{}, "", ""
-			if err := insert(tx, t); err != nil {
-				return fmt.Errorf("import row %d: %w", i+1, err)
-			}
-			err := addEvent(tx, token.Event{At: at, Kind: token.EventImport, Actor: by, Owner: t.Owner,
-				TokenID: t.ID, Label: t.Label})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return s.update(ctx, "import tokens", func(tx *bbolt.Tx) error { return importTokens(tx, ts, by, at) })
 }
 
 // HasLegacy reports whether any unrevoked legacy token exists.

@@ -1,0 +1,102 @@
+package bolt
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/tokengate/tokengate/token"
+)
+
+// importTokens inserts the legacy tokens ts with one EventImport each, in
+// one transaction. It checks every row first (in row order, so the first bad
+// row is the one reported), then writes each bucket in key order: bbolt
+// splits a node only when the transaction commits, so keys put in random
+// order into one node move the rest of the node each time — quadratic in a
+// large import into a small file — while keys in order are appended.
+func importTokens(tx *bbolt.Tx, ts []token.Token, by string, at time.Time) error {
+	ids := make(map[string]bool, len(ts))
+	digests := make(map[token.Digest]bool, len(ts))
+	for i, t := range ts {
+		err := checkInsert(tx, t)
+		switch {
+		case err != nil:
+		case digests[t.Digest]:
+			err = fmt.Errorf("token %s: digest exists already: %w", t.ID, token.ErrDuplicate)
+		case ids[t.ID]:
+			err = fmt.Errorf("token id %s exists already: %w", t.ID, token.ErrDuplicate)
+		}
+		if err != nil {
+			return fmt.Errorf("import row %d: %w", i+1, err)
+		}
+		ids[t.ID], digests[t.Digest] = true, true
+	}
+	ids, digests = nil, nil
+
+	rows := make([]int, len(ts)) // row numbers, sorted per bucket below
+	for i := range rows {
+		rows[i] = i
+	}
+	slices.SortFunc(rows, func(a, b int) int { return cmp.Compare(ts[a].ID, ts[b].ID) })
+	for _, i := range rows {
+		t := ts[i]
+		t.RevokedAt, t.RevokedBy = time.Time{}, ""
+		t.LastUsedAt, t.LastUsedIP, t.LastUsedAgent = time.Time{}, "", ""
+		if err := putRecord(tx, toRecord(t)); err != nil {
+			return err
+		}
+		if t.Legacy() {
+			if err := tx.Bucket(bLegacy).Put([]byte(t.ID), []byte{}); err != nil {
+				return err
+			}
+		}
+	}
+	slices.SortFunc(rows, func(a, b int) int { return bytes.Compare(ts[a].Digest[:], ts[b].Digest[:]) })
+	for _, i := range rows {
+		if err := tx.Bucket(bDigests).Put(ts[i].Digest[:], []byte(ts[i].ID)); err != nil {
+			return err
+		}
+	}
+	if err := putSorted(tx.Bucket(bOwners), len(ts), func(i int) []byte {
+		return append(ownerKey(ts[i].Owner), ts[i].ID...)
+	}); err != nil {
+		return err
+	}
+
+	// Sequence-numbered buckets take rows in order; their keys ascend.
+	ownerKeys := make([][]byte, 0, len(ts))
+	for _, t := range ts {
+		if err := appendAdded(tx, t.Digest); err != nil {
+			return err
+		}
+		k, err := putEvent(tx, token.Event{At: at, Kind: token.EventImport, Actor: by, Owner: t.Owner,
+			TokenID: t.ID, Label: t.Label})
+		if err != nil {
+			return err
+		}
+		if t.Owner != "" {
+			ownerKeys = append(ownerKeys, append(ownerKey(t.Owner), k...))
+		}
+	}
+	return putSorted(tx.Bucket(bEventOwners), len(ownerKeys), func(i int) []byte { return ownerKeys[i] })
+}
+
+// putSorted puts the n keys key(0) … key(n-1), with empty values, into b in
+// key order.
+func putSorted(b *bbolt.Bucket, n int, key func(i int) []byte) error {
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = key(i)
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	for _, k := range keys {
+		if err := b.Put(k, []byte{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+package bolt_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/token"
+	"github.com/tokengate/tokengate/token/bolt"
+)
+
+// legacyTokens returns n importable legacy tokens of n/10 owners.
+func legacyTokens(tb testing.TB, n int) []token.Token {
+	ts := make([]token.Token, n)
+	for i := range ts {
+		id, err := token.NewID()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		secret := fmt.Sprintf("legacy-secret-%d-%s", i, id)
+		ts[i] = token.Token{ID: id, Owner: fmt.Sprintf("user%d", i%(n/10+1)), Label: "imported",
+			Digest: token.DigestOf(secret), Hint: token.HintOf(secret)}
+	}
+	return ts
+}
+
+// importTime imports n legacy tokens into an empty file and returns how long it took.
+func importTime(tb testing.TB, n int) time.Duration {
+	s, err := bolt.Open(filepath.Join(tb.TempDir(), "tokengate.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer s.Close()
+	ts := legacyTokens(tb, n)
+	start := time.Now()
+	if err := s.Import(context.Background(), ts, "ops", time.Now().UTC()); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// BenchmarkImport imports 50,000, 100,000 and 200,000 legacy tokens into an
+// empty file (before issue 14's fix:
+// 8.0 s and 33.9 s, quadratic; after: 0.5 s, 1.1 s, 2.1 s).
+func BenchmarkImport(b *testing.B) {
+	for _, n := range []int{50_000, 100_000, 200_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				b.ReportMetric(importTime(b, n).Seconds(), "s/import")
+			}
+		})
+	}
+}
+
+// TestImportLinear: importing four times as many legacy tokens into an empty
+// file takes at most five times as long (it was quadratic: 4.2× for twice
+// as many). A noisy machine gets a second measurement.
+func TestImportLinear(t *testing.T) {
+	if testing.Short() {
+		t.Skip("imports 250,000 tokens")
+	}
+	for attempt := 1; ; attempt++ {
+		small, big := importTime(t, 50_000), importTime(t, 200_000)
+		t.Logf("import of 50,000: %v; of 200,000: %v (%.1f×)", small, big, float64(big)/float64(small))
+		if big <= 5*small {
+			return
+		}
+		if attempt == 2 {
+			t.Fatalf("import of 200,000 took %v, more than 5× the %v of 50,000", big, small)
+		}
+	}
+}
