@@ -31,28 +31,80 @@ func pageFlags(cmd *cobra.Command) (owner, cursor string, limit int) {
 	return owner, cursor, limit
 }
 
+// runList streams every page from --cursor on (--limit is the page size):
+// each page is printed as it arrives (a table per page, or the tokens of a
+// streamed {"tokens":[…],"next_cursor":""} object with --json), so memory
+// stays flat however many tokens there are.
 func runList(ctx context.Context, cmd *cobra.Command, b tokensBackend, _ []string) error {
 	owner, cursor, limit := pageFlags(cmd)
-	out, err := b.list(ctx, owner, cursor, limit)
-	if err != nil {
-		return err
-	}
-	if wantJSON(cmd) {
-		err = printJSON(cmd, out)
-	} else {
-		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tOWNER\tLABEL\tHINT\tCREATED\tEXPIRES\tLAST USED\tSTATUS")
-		for _, t := range out.Tokens {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t…%s\t%s\t%s\t%s\t%s\n", t.ID, t.Owner, cell(t.Label), t.Hint,
-				fmtTime(t.CreatedAt, "—"), fmtTime(t.ExpiresAt, "never"), fmtTime(t.LastUsedAt, "never"), t.Status)
+	w := cmd.OutOrStdout()
+	js := wantJSON(cmd)
+	n := 0
+	for first := true; first || cursor != ""; first = false {
+		out, err := b.list(ctx, owner, cursor, limit)
+		if err != nil {
+			if n > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "stopped after %d token(s); resume with --cursor %s\n", n, cursor)
+			}
+			return err
 		}
-		err = tw.Flush()
-		nextPage(cmd.ErrOrStderr(), out.NextCursor)
+		if js {
+			err = streamJSONTokens(w, out.Tokens, first, n)
+		} else {
+			err = printTokenPage(w, out.Tokens, first)
+		}
+		if err != nil {
+			return err
+		}
+		n += len(out.Tokens)
+		cursor = out.NextCursor
 	}
-	if err == nil && len(out.Tokens) == 0 {
+	if js {
+		if _, err := io.WriteString(w, "],\"next_cursor\":\"\"}\n"); err != nil {
+			return err
+		}
+	}
+	if n == 0 {
 		return errNothing
 	}
-	return err
+	return nil
+}
+
+// streamJSONTokens writes one page of tokens into the streamed JSON object;
+// written is how many tokens came before.
+func streamJSONTokens(w io.Writer, ts []AdminToken, first bool, written int) error {
+	if first {
+		if _, err := io.WriteString(w, "{\"tokens\":["); err != nil {
+			return err
+		}
+	}
+	for i, t := range ts {
+		b, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
+		if written+i > 0 {
+			b = append([]byte(",\n"), b...)
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printTokenPage prints one page as a table (the header only on the first
+// page); a tabwriter per page keeps only that page in memory.
+func printTokenPage(w io.Writer, ts []AdminToken, first bool) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if first {
+		fmt.Fprintln(tw, "ID\tOWNER\tLABEL\tHINT\tCREATED\tEXPIRES\tLAST USED\tSTATUS")
+	}
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t…%s\t%s\t%s\t%s\t%s\n", t.ID, t.Owner, cell(t.Label), t.Hint,
+			fmtTime(t.CreatedAt, "—"), fmtTime(t.ExpiresAt, "never"), fmtTime(t.LastUsedAt, "never"), t.Status)
+	}
+	return tw.Flush()
 }
 
 func runHistory(ctx context.Context, cmd *cobra.Command, b tokensBackend, _ []string) error {

@@ -47,7 +47,7 @@ Output is a table, or JSON with --json. Exit status: 0 done, 1 error,
 			pf.String("address", "", "Admin API address of the running instance (default: the config's admin, else localhost:2019)")
 			pf.String("actor", "", "Name recorded in the tokens history as the actor (default cli:<os user>)")
 			pf.Bool("json", false, "Print JSON instead of a table")
-			list := tokensCmd("list", "list [--owner <id>] [--limit N] [--cursor C]", "List token metadata (never secrets)", cobra.NoArgs, runList)
+			list := tokensCmd("list", "list [--owner <id>] [--limit N] [--cursor C]", "List token metadata (never secrets), streaming every page from --cursor on", cobra.NoArgs, runList)
 			hist := tokensCmd("history", "history [--owner <id>] [--limit N] [--cursor C]", "Print the history: time, actor, action, owner, token, detail", cobra.NoArgs, runHistory)
 			for _, c := range []*cobra.Command{list, hist} {
 				c.Flags().String("owner", "", "Only this person's")

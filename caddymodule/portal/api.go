@@ -140,17 +140,25 @@ func ownerParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return owner, true
 }
 
+// adminListTokens answers one page (limit ≤ token.MaxHistoryLimit,
+// default token.DefaultPageSize) of the unrevoked tokens, by id, after
+// cursor; next_cursor is "" on the last page.
 func (h *Handler) adminListTokens(w http.ResponseWriter, r *http.Request, who string) {
 	owner, ok := ownerParam(w, r)
 	if !ok {
 		return
 	}
-	ts, err := h.svc.AdminList(r.Context(), token.Person(who), owner)
+	limit, err := token.ParseLimit(r.URL.Query().Get("limit"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	p, err := h.svc.AdminListPage(r.Context(), token.Person(who), owner, r.URL.Query().Get("cursor"), limit)
 	if err != nil {
 		h.serviceError(w, r, "admin_list", who, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tokens": toAPIList(ts, h.now(), true)})
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": toAPIList(p.Items, h.now(), true), "next_cursor": p.Next})
 }
 
 func (h *Handler) adminRevokeToken(w http.ResponseWriter, r *http.Request, who string) {
@@ -206,17 +214,17 @@ func (h *Handler) adminHistory(w http.ResponseWriter, r *http.Request, who strin
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	es, err := h.svc.History(r.Context(), token.Person(who), owner, limit)
+	p, err := h.svc.HistoryPage(r.Context(), token.Person(who), owner, r.URL.Query().Get("cursor"), limit)
 	if err != nil {
 		h.serviceError(w, r, "admin_history", who, err)
 		return
 	}
-	out := make([]apiEvent, 0, len(es))
-	for _, e := range es {
+	out := make([]apiEvent, 0, len(p.Items))
+	for _, e := range p.Items {
 		out = append(out, apiEvent{ID: e.ID, At: rfc3339(e.At), Kind: string(e.Kind), Actor: e.Actor,
 			Owner: e.Owner, TokenID: e.TokenID, Label: e.Label, Detail: e.Detail})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": out})
+	writeJSON(w, http.StatusOK, map[string]any{"events": out, "next_cursor": p.Next})
 }
 
 type capRequest struct {

@@ -14,10 +14,10 @@
 //	GET    /api/vault                       {"enabled":true,"entries":[vault entry...]}; vault off → {"enabled":false,"entries":[]}
 //	PUT    /api/vault/{kind}                {"secret":"…"} → 200 vault entry (never the secret)
 //	DELETE /api/vault/{kind}                204; nothing of that kind stored → 404
-//	GET    /api/admin/tokens?owner=…        {"tokens":[token + "owner"...]}
+//	GET    /api/admin/tokens?owner=…&limit=N&cursor=C {"tokens":[token + "owner"...],"next_cursor":C}
 //	DELETE /api/admin/tokens/{id}           204
 //	DELETE /api/admin/users/{owner}/tokens  200 {"revoked":N}
-//	GET    /api/admin/history?owner=…&limit=N {"events":[{id,at,kind,actor,owner,token_id,label,detail}...]}
+//	GET    /api/admin/history?owner=…&limit=N&cursor=C {"events":[{id,at,kind,actor,owner,token_id,label,detail}...],"next_cursor":C}
 //	POST   /api/admin/cap                   {"max_lifetime":"90d"} → 200 {"changed":N}
 //
 // A token is {id,label,hint,legacy,created_at,expires_at,last_used_at,

@@ -61,9 +61,6 @@ func assetHandler() http.Handler {
 // DateTimeLayout is how the page shows instants (always UTC).
 const DateTimeLayout = "2006-01-02 15:04 UTC"
 
-// MaxAdminRows bounds the rows of the administrators' token table.
-const MaxAdminRows = 1000
-
 type rowView struct {
 	ID, Owner, Label, Hint     string
 	Created, CreatedISO        string
@@ -84,28 +81,32 @@ type eventView struct {
 }
 
 type pageData struct {
-	Identity     string
-	AssetVersion string
-	Tokens       []rowView
-	Expiring     []rowView
-	Rejections   []rejectionView
-	Today        string
-	MaxDate      string
-	DateRequired bool
-	MaxLifetime  string
-	MaxTokens    int
-	Create       createFormView
-	FeedURL      string
-	Admin        bool
-	AdminFilter  string
-	AdminError   string
-	AdminTokens  []rowView
-	AdminOwners  []string
-	AdminTrimmed bool
-	History      []eventView
-	HistoryLimit int
-	VaultEnabled bool
-	Vault        []vaultView
+	Identity      string
+	AssetVersion  string
+	Tokens        []rowView
+	Expiring      []rowView
+	Rejections    []rejectionView
+	Today         string
+	MaxDate       string
+	DateRequired  bool
+	MaxLifetime   string
+	MaxTokens     int
+	Create        createFormView
+	FeedURL       string
+	Admin         bool
+	AdminFilter   string
+	AdminError    string
+	AdminTokens   []rowView
+	AdminNext     string // URL of the next page of tokens, "" on the last
+	AdminPaged    bool   // not the first page of tokens
+	AdminPageSize int    // MaxAdminRows
+	AdminFirst    string // URL of the first page (tokens and newest events) of the filter
+	History       []eventView
+	HistoryLimit  int
+	HistoryNext   string // URL of the older events, "" when none
+	HistoryPaged  bool   // not the newest events
+	VaultEnabled  bool
+	Vault         []vaultView
 
 	// Server constants the page states, so that it never disagrees with
 	// the checks behind it.
@@ -213,43 +214,6 @@ func (h *Handler) pageData(r *http.Request, who string) (pageData, error) {
 		err = h.adminPageData(r, &d, now)
 	}
 	return d, err
-}
-
-func (h *Handler) adminPageData(r *http.Request, d *pageData, now time.Time) error {
-	ctx := r.Context()
-	filter := strings.TrimSpace(r.URL.Query().Get("owner"))
-	if filter != "" {
-		if err := token.ValidateOwner(filter); err != nil {
-			d.AdminError = "Owner filter ignored: " + err.Error()
-			filter = ""
-		}
-	}
-	d.AdminFilter = filter
-	all, err := h.svc.AdminList(ctx, token.Person(d.Identity), filter)
-	if err != nil {
-		return err
-	}
-	seen := map[string]bool{}
-	for i, t := range all {
-		if !seen[t.Owner] {
-			seen[t.Owner] = true
-			d.AdminOwners = append(d.AdminOwners, t.Owner)
-		}
-		if i >= MaxAdminRows {
-			d.AdminTrimmed = true
-			continue
-		}
-		d.AdminTokens = append(d.AdminTokens, rowOf(t, now))
-	}
-	es, err := h.svc.History(ctx, token.Person(d.Identity), filter, DefaultHistoryLimit)
-	if err != nil {
-		return err
-	}
-	for _, e := range es {
-		d.History = append(d.History, eventView{At: e.At.UTC().Format(DateTimeLayout), AtISO: rfc3339(e.At),
-			Kind: string(e.Kind), Actor: e.Actor, Owner: e.Owner, TokenID: e.TokenID, Label: e.Label, Detail: e.Detail})
-	}
-	return nil
 }
 
 func rowOf(t token.Token, now time.Time) rowView {

@@ -310,6 +310,42 @@
     });
   }
 
+  // Owner search as you type (admin view): after a pause in typing, or on
+  // Enter, the address becomes ?owner=<typed> (limit kept; the first page of that
+  // person's tokens and history; empty: everybody) and the admin view is
+  // swapped in place, keeping the caret in the search box.
+  var searchTimer = null;
+  var searchDelay = 350;
+  function searchOwner() {
+    clearTimeout(searchTimer);
+    var input = $('owner-filter');
+    if (!input) { return; }
+    var owner = input.value.trim();
+    var q = new URLSearchParams(window.location.search);
+    q.delete('cursor');
+    q.delete('before');
+    if (owner) { q.set('owner', owner); } else { q.delete('owner'); }
+    var qs = q.toString();
+    window.history.replaceState(null, '', qs ? '?' + qs : window.location.pathname);
+    refresh().then(function () {
+      var fresh = $('owner-filter');
+      if (!fresh || fresh === input) { return; }
+      // Keep what was typed meanwhile (its own search is pending).
+      fresh.value = input.value;
+      if (document.activeElement === document.body || document.activeElement === null) {
+        fresh.focus();
+        var end = fresh.value.length;
+        try { fresh.setSelectionRange(end, end); } catch (ignore) { /* not a text input */ }
+      }
+    });
+  }
+  document.addEventListener('input', function (e) {
+    if (e.target && e.target.id === 'owner-filter') {
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(searchOwner, searchDelay);
+    }
+  });
+
   // One delegated listener: the sections are replaced on refresh.
   document.addEventListener('click', function (e) {
     var b = e.target.closest ? e.target.closest('button[data-action]') : null;
@@ -324,7 +360,10 @@
 
   document.addEventListener('submit', function (e) {
     var f = e.target;
-    if (f.classList && f.classList.contains('vault-form')) {
+    if (f.id === 'owner-search') {
+      e.preventDefault();
+      searchOwner();
+    } else if (f.classList && f.classList.contains('vault-form')) {
       e.preventDefault();
       vaultSave(f);
     } else if (f.id === 'revoke-owner-form') {

@@ -239,6 +239,7 @@ func RunTokenPageFlow(t *testing.T, browser context.Context, s Site) {
 	if !eval[bool](carol, `fetch("api/admin/tokens").then(r => r.json()).then(b => b.tokens.length === 3 && b.tokens.every(t => t.expires_at !== null))`) {
 		t.Errorf("after the cap a token still never expires")
 	}
+	carol.checkOwnerSearch(s.PageURL, s.Bob)
 	carol.do("type bob", chromedp.SendKeys(chromedp.ID("revoke-owner"), s.Bob))
 	carol.press(kb.Enter)
 	if m := carol.dialog(); !strings.Contains(m, s.Bob) {
