@@ -19,6 +19,8 @@ var metrics = struct {
 	storeLatency prometheus.Histogram
 	storeErrors  prometheus.Counter
 	listeners    prometheus.Gauge
+	usesDropped  prometheus.Counter
+	rejsDropped  prometheus.Counter
 }{}
 
 func initMetrics() {
@@ -45,6 +47,14 @@ func initMetrics() {
 			Namespace: ns, Subsystem: sub, Name: "revocation_listeners_connected",
 			Help: "Postgres LISTEN connections currently receiving revocations (0 with a Postgres store: revocations from other instances are not heard).",
 		})
+		metrics.usesDropped = prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "last_used_dropped_total",
+			Help: "Last-used records dropped because the write-behind buffer was full (the store slow or down).",
+		})
+		metrics.rejsDropped = prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "rejections_dropped_total",
+			Help: "Rejection records dropped because the write-behind buffer was full (the store slow or down).",
+		})
 	})
 }
 
@@ -55,7 +65,7 @@ func registerMetrics(reg prometheus.Registerer) {
 	if reg == nil {
 		return
 	}
-	for _, c := range []prometheus.Collector{metrics.requests, metrics.cache, metrics.storeLatency, metrics.storeErrors, metrics.listeners} {
+	for _, c := range []prometheus.Collector{metrics.requests, metrics.cache, metrics.storeLatency, metrics.storeErrors, metrics.listeners, metrics.usesDropped, metrics.rejsDropped} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -118,7 +128,22 @@ func (validatorMetrics) StoreLookup(d time.Duration, err error) {
 	}
 }
 
-var _ token.Observer = validatorMetrics{}
+// UsesDropped counts last-used records the validator dropped.
+func (validatorMetrics) UsesDropped(n int) {
+	initMetrics()
+	metrics.usesDropped.Add(float64(n))
+}
+
+// RejectionsDropped counts rejections the validator dropped.
+func (validatorMetrics) RejectionsDropped(n int) {
+	initMetrics()
+	metrics.rejsDropped.Add(float64(n))
+}
+
+var (
+	_ token.Observer     = validatorMetrics{}
+	_ token.DropObserver = validatorMetrics{}
+)
 
 // listenerState counts LISTEN connections that are up (postgres.Options.OnWatchState).
 func listenerState(listening bool) {

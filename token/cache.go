@@ -52,8 +52,10 @@ type entry struct {
 //   - revoked token: fresh for CacheTTL (revocation is final);
 //   - expired token: fresh for NegativeTTL (expiry is final too: nothing
 //     lengthens a token, so it is cached like a negative answer);
-//   - valid token: fresh for CacheTTL, kept by ristretto at most until it
-//     expires.
+//   - valid token: fresh for CacheTTL less a jitter of up to a tenth of it
+//     (ttlJitter: derived from the digest, so entries filled together do not
+//     all go stale together, and nothing is cached longer than CacheTTL),
+//     kept by ristretto at most until it expires.
 func entryFor(d Digest, t Token, err error, now time.Time, cfg ValidatorConfig) (e *entry, cacheTTL time.Duration) {
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, 0
@@ -69,7 +71,7 @@ func entryFor(d Digest, t Token, err error, now time.Time, cfg ValidatorConfig) 
 		case t.ExpiredAt(now):
 			e.state = stateValid
 		default:
-			e.state, ttl = stateValid, cfg.CacheTTL
+			e.state, ttl = stateValid, cfg.CacheTTL-ttlJitter(d, cfg.CacheTTL)
 		}
 	}
 	e.until = now.Add(ttl)
@@ -80,6 +82,18 @@ func entryFor(d Digest, t Token, err error, now time.Time, cfg ValidatorConfig) 
 		}
 	}
 	return e, cacheTTL
+}
+
+// ttlJitter is how much shorter than ttl a valid entry for d is cached:
+// between 0 and ttl/10, spread evenly over digests and the same for a digest
+// every time (a pure function of both).
+func ttlJitter(d Digest, ttl time.Duration) time.Duration {
+	spread := uint64(ttl / 10)
+	if spread == 0 {
+		return 0
+	}
+	// Bytes 8..15: independent of the cache key (bytes 0..7).
+	return time.Duration(binary.LittleEndian.Uint64(d[8:16]) % (spread + 1))
 }
 
 // revokedEntry is the sticky revoked entry that replaces whatever was cached

@@ -23,6 +23,8 @@ func TestEntryFor(t *testing.T) {
 		return Token{ID: "id1", Owner: "alice", Label: "dataset", Digest: d, ExpiresAt: expires, RevokedAt: revoked}
 	}
 	never, past := time.Time{}, ruleNow.Add(-time.Hour)
+	// jittered is CacheTTL less the jitter of d (ttlJitter: 2.739806569s).
+	const jittered = time.Minute - 2739806569*time.Nanosecond
 	tests := []struct {
 		name      string
 		t         Token
@@ -40,14 +42,14 @@ func TestEntryFor(t *testing.T) {
 			freshFor: 10 * time.Second, cacheTTL: 10 * time.Second, wantOnHit: OutcomeUnknown},
 		{name: "store failure is not cached", err: errDown, nilEntry: true},
 		{name: "other failure is not cached", err: errors.New("boom"), nilEntry: true},
-		{name: "valid, never expires", t: tok(never, never), state: stateValid, identity: true,
-			freshFor: time.Minute, cacheTTL: time.Minute, wantOnHit: OutcomeValid},
+		{name: "valid, never expires: CacheTTL less the jitter", t: tok(never, never), state: stateValid, identity: true,
+			freshFor: jittered, cacheTTL: jittered, wantOnHit: OutcomeValid},
 		{name: "valid, expires after CacheTTL", t: tok(ruleNow.Add(time.Hour), never), state: stateValid, identity: true,
-			freshFor: time.Minute, cacheTTL: time.Minute, wantOnHit: OutcomeValid},
+			freshFor: jittered, cacheTTL: jittered, wantOnHit: OutcomeValid},
 		{name: "valid, expires within CacheTTL: ristretto drops it at expiry", t: tok(ruleNow.Add(15*time.Second), never),
-			state: stateValid, identity: true, freshFor: time.Minute, cacheTTL: 15 * time.Second, wantOnHit: OutcomeValid},
+			state: stateValid, identity: true, freshFor: jittered, cacheTTL: 15 * time.Second, wantOnHit: OutcomeValid},
 		{name: "valid, expires in 1ns", t: tok(ruleNow.Add(time.Nanosecond), never),
-			state: stateValid, identity: true, freshFor: time.Minute, cacheTTL: time.Nanosecond, wantOnHit: OutcomeValid},
+			state: stateValid, identity: true, freshFor: jittered, cacheTTL: time.Nanosecond, wantOnHit: OutcomeValid},
 		{name: "expired: cached like a negative answer", t: tok(past, never), state: stateValid, identity: true,
 			freshFor: 10 * time.Second, cacheTTL: 10 * time.Second, wantOnHit: OutcomeExpired},
 		{name: "expires exactly now: expired", t: tok(ruleNow, never), state: stateValid, identity: true,
@@ -94,6 +96,40 @@ func TestEntryFor(t *testing.T) {
 				t.Errorf("result on a hit = %v (hit %v), want %v", r.Outcome, r.CacheHit, tc.wantOnHit)
 			}
 		})
+	}
+}
+
+// TestTTLJitter: the jitter is within [0, TTL/10] (so no entry lives longer
+// than CacheTTL), the same for a digest every time, and spread: 10,000
+// entries filled at one instant go stale over the whole last tenth of
+// CacheTTL, no tenth of that span holding much more than its share.
+func TestTTLJitter(t *testing.T) {
+	const ttl, n = time.Minute, 10_000
+	var buckets [10]int
+	for i := range n {
+		d := DigestOf(fmt.Sprintf("tgp_jitter%d", i))
+		j := ttlJitter(d, ttl)
+		if j < 0 || j > ttl/10 {
+			t.Fatalf("jitter %v outside [0, %v]", j, ttl/10)
+		}
+		if ttlJitter(d, ttl) != j {
+			t.Fatal("jitter not deterministic")
+		}
+		e, cacheTTL := entryFor(d, Token{ID: "id"}, nil, ruleNow, ruleCfg)
+		if got := e.until.Sub(ruleNow); got != ttl-j || cacheTTL != ttl-j {
+			t.Fatalf("fresh for %v, cacheTTL %v; want %v", got, cacheTTL, ttl-j)
+		}
+		buckets[min(int(j*10/(ttl/10)), 9)]++
+	}
+	for b, c := range buckets {
+		if c < n/10*8/10 || c > n/10*12/10 {
+			t.Errorf("tenth %d of the jitter span holds %d of %d entries: not spread (%v)", b, c, n, buckets)
+		}
+	}
+	for _, small := range []time.Duration{0, 1, 9} {
+		if j := ttlJitter(DigestOf("tgp_rule"), small); j != 0 {
+			t.Errorf("jitter of a %v TTL = %v, want 0", small, j)
+		}
 	}
 }
 

@@ -14,6 +14,17 @@
 //     refused: leave the date empty for a token that never expires.
 //   - A token already expired when looked up is cached like a negative
 //     answer, for NegativeTTL.
+//   - A valid token is cached for CacheTTL less a jitter of up to a tenth of
+//     it, derived from the digest (the same every time), so that entries
+//     filled together do not all go stale together; nothing is cached
+//     longer than CacheTTL, so the bound on revocation staleness is
+//     unchanged.
+//   - Last-used records and rejections are written behind: a buffer half
+//     full (MaxPendingUses, MaxPendingRejections) flushes at once instead of
+//     waiting for LastUsedFlush; what is still dropped (the store slow or
+//     down) is counted through DropObserver and reported to OnError once
+//     per flush interval. A Postgres flush writes 500 tokens per statement
+//     so that each finds its rows through the primary key.
 //   - Unknown tokens never enter the cache: the prefilter (a Bloom filter of
 //     every digest in the store, synced through Store.Digests) refuses them;
 //     a miss waits for the next shared sync so that a token added a moment

@@ -9,7 +9,8 @@ import (
 // The Validator's life: Start runs the background loop (write-behind
 // flushes, legacy checks, prefilter syncs), Close stops it and flushes.
 
-// Start starts the background loop: a flush every LastUsedFlush, and every
+// Start starts the background loop: a flush every LastUsedFlush (and an
+// early one when a write-behind buffer is half full), and every
 // CacheTTL (recheckEvery) a legacy check and a prefilter sync. It checks for
 // legacy tokens first. Calling it again, or after Close, does nothing.
 func (v *Validator) Start() {
@@ -33,16 +34,30 @@ func (v *Validator) loop(ctx context.Context) {
 	defer flush.Stop()
 	recheck := time.NewTicker(recheckEvery(v.cfg))
 	defer recheck.Stop()
+	// early is whether a half-full buffer may flush before the tick: not
+	// after a failed flush, so that a store that is down is not hammered;
+	// the next flush on the tick that succeeds allows it again.
+	early := true
+	flushNow := func() {
+		fctx, cancel := context.WithTimeout(ctx, v.cfg.LastUsedFlush)
+		defer cancel()
+		err := v.Flush(fctx)
+		if err != nil {
+			v.report(err)
+		}
+		early = err == nil
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-flush.C:
-			fctx, cancel := context.WithTimeout(ctx, v.cfg.LastUsedFlush)
-			if err := v.Flush(fctx); err != nil {
-				v.report(err)
+			flushNow()
+			v.reportDrops()
+		case <-v.wb.kick:
+			if early {
+				flushNow()
 			}
-			cancel()
 		case <-recheck.C:
 			v.refreshLegacy(ctx, false)
 			v.refreshFilter(ctx)
@@ -73,6 +88,7 @@ func (v *Validator) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), v.cfg.LookupTimeout)
 	v.closeErr = v.Flush(ctx)
 	cancel()
+	v.reportDrops()
 	v.closeMu.Lock()
 	v.closed = true
 	v.closeMu.Unlock()

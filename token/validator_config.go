@@ -34,6 +34,11 @@ type ValidatorConfig struct {
 	// LookupTimeout bounds one (shared) store lookup, a legacy check and the
 	// final flush of Close; default 5s.
 	LookupTimeout time.Duration
+
+	// maxPendingUses and maxPendingRejections bound the write-behind
+	// buffers: MaxPendingUses and MaxPendingRejections unless a test sets
+	// them (SetPendingBounds in export_test).
+	maxPendingUses, maxPendingRejections int
 }
 
 // withDefaults checks cfg and fills in the defaults.
@@ -65,6 +70,12 @@ func (cfg ValidatorConfig) withDefaults() (ValidatorConfig, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock
 	}
+	if cfg.maxPendingUses <= 0 {
+		cfg.maxPendingUses = MaxPendingUses
+	}
+	if cfg.maxPendingRejections <= 0 {
+		cfg.maxPendingRejections = MaxPendingRejections
+	}
 	return cfg, nil
 }
 
@@ -78,4 +89,15 @@ type Observer interface {
 	// StoreLookup: one store lookup took d; err is nil when the store
 	// answered (found or not found) and the failure otherwise.
 	StoreLookup(d time.Duration, err error)
+}
+
+// DropObserver is optionally implemented by an Observer: it then learns how
+// many last-used records and rejections the write-behind buffers dropped
+// (full while the store was slow or down). It is called from the background
+// loop at most once per flush interval, with counts since the last call.
+type DropObserver interface {
+	// UsesDropped: n last-used records were dropped.
+	UsesDropped(n int)
+	// RejectionsDropped: n rejections were dropped.
+	RejectionsDropped(n int)
 }

@@ -9,6 +9,9 @@ import (
 )
 
 // Bounds of what the write-behind buffers keep in memory between flushes.
+// A buffer half full wakes the background loop to flush at once, so records
+// are dropped only when the store cannot keep up (slow or down); drops are
+// counted (DropObserver) and reported once per flush interval (OnError).
 const (
 	// MaxPendingUses bounds the distinct token ids with an unflushed use.
 	MaxPendingUses = 100_000
@@ -39,13 +42,27 @@ type writeBehind struct {
 	uses    map[string]*pendingUse
 	rejs    []Rejection
 	rejIdx  map[rejectionKey]int
-	closing bool       // set by Validator.Close: record calls write through
-	flushMu sync.Mutex // one flush at a time
+	closing bool // set by Validator.Close: record calls write through
+	// usesDropped and rejsDropped count the records dropped (buffer full)
+	// since the last reportDrops.
+	usesDropped, rejsDropped int
+	flushMu                  sync.Mutex    // one flush at a time
+	kick                     chan struct{} // capacity 1: a buffer is half full, flush now
 }
 
 func (w *writeBehind) init() {
 	w.uses = make(map[string]*pendingUse)
 	w.rejIdx = make(map[rejectionKey]int)
+	w.kick = make(chan struct{}, 1)
+}
+
+// wake asks the background loop for an early flush without blocking; at
+// most one request waits, so at most one early flush follows.
+func (w *writeBehind) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
 }
 
 // cleanText makes client-supplied text (IP, user agent) safe for every
@@ -80,11 +97,16 @@ func (v *Validator) RecordUse(r Result, ip, agent string) {
 		return
 	}
 	p := w.uses[r.TokenID]
+	wake := false
 	if p == nil {
-		if len(w.uses) >= MaxPendingUses {
+		n, bound := len(w.uses), v.cfg.maxPendingUses
+		if n >= bound {
+			w.usesDropped++
 			w.mu.Unlock()
+			w.wake()
 			return
 		}
+		wake = 2*(n+1) >= bound
 		p = &pendingUse{}
 		w.uses[r.TokenID] = p
 	}
@@ -93,12 +115,16 @@ func (v *Validator) RecordUse(r Result, ip, agent string) {
 	}
 	p.dirty = true
 	w.mu.Unlock()
+	if wake {
+		w.wake()
+	}
 }
 
 // RecordRejection notes that r's known token (r.TokenID != "") was refused
 // for reason. Identical rejections (token, reason, ip, agent) are coalesced
 // to the newest; at most MaxPendingRejections distinct ones wait for the next
-// flush, further ones are dropped.
+// flush (half of them wake the loop for an early one), further ones are
+// dropped and counted.
 func (v *Validator) RecordRejection(r Result, reason RejectReason, ip, agent string) {
 	if r.TokenID == "" || reason == "" {
 		return
@@ -107,7 +133,7 @@ func (v *Validator) RecordRejection(r Result, reason RejectReason, ip, agent str
 		TokenID: r.TokenID, Owner: r.Owner, Label: r.Label, At: v.cfg.Clock(),
 		IP: cleanText(ip, maxIPLen), Agent: cleanText(agent, maxAgentLen), Reason: reason,
 	}
-	if !v.wb.addRejection(rej) {
+	if !v.wb.addRejection(rej, v.cfg.maxPendingRejections) {
 		v.writeThrough(nil, []Rejection{rej})
 	}
 }
@@ -130,41 +156,58 @@ func (v *Validator) writeThrough(uses []LastUse, rejs []Rejection) {
 	}
 }
 
-// addRejection queues rej; it returns false when the buffer is closing and
-// the caller must write rej itself.
-func (w *writeBehind) addRejection(rej Rejection) bool {
+// addRejection queues rej, keeping at most bound distinct rejections (a
+// further one is dropped and counted); it returns false when the buffer is
+// closing and the caller must write rej itself.
+func (w *writeBehind) addRejection(rej Rejection, bound int) bool {
 	k := rejectionKey{tokenID: rej.TokenID, ip: rej.IP, agent: rej.Agent, reason: rej.Reason}
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.closing {
+		w.mu.Unlock()
 		return false
 	}
 	if i, ok := w.rejIdx[k]; ok {
 		if w.rejs[i].At.Before(rej.At) {
 			w.rejs[i] = rej
 		}
+		w.mu.Unlock()
 		return true
 	}
-	if len(w.rejs) >= MaxPendingRejections {
-		return true // dropped: the bound is the contract
+	n := len(w.rejs)
+	if n >= bound {
+		w.rejsDropped++ // the bound is the contract
+		w.mu.Unlock()
+		w.wake()
+		return true
 	}
-	w.rejIdx[k] = len(w.rejs)
+	w.rejIdx[k] = n
 	w.rejs = append(w.rejs, rej)
+	w.mu.Unlock()
+	if 2*(n+1) >= bound {
+		w.wake()
+	}
 	return true
 }
 
-// take removes and returns what is due for the store.
-func (w *writeBehind) take() ([]LastUse, []Rejection) {
+// take removes and returns what is due for the store. Slots of tokens used
+// since the last flush survive it (a token in steady use then records
+// without allocating), unless the buffer is half full (bound is
+// MaxPendingUses): then every slot goes, so that the room is there for the
+// tokens used next.
+func (w *writeBehind) take(bound int) ([]LastUse, []Rejection) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var uses []LastUse
+	all := 2*len(w.uses) >= bound
 	for id, p := range w.uses {
-		if !p.dirty {
-			delete(w.uses, id)
-			continue
+		if p.dirty {
+			uses = append(uses, p.use)
+			p.dirty = false
+			if !all {
+				continue
+			}
 		}
-		uses = append(uses, p.use)
-		p.dirty = false
+		delete(w.uses, id)
 	}
 	rejs := w.rejs
 	w.rejs = nil
@@ -173,14 +216,15 @@ func (w *writeBehind) take() ([]LastUse, []Rejection) {
 }
 
 // requeueUses puts back uses a failed flush could not write, unless newer
-// ones arrived meanwhile.
-func (w *writeBehind) requeueUses(uses []LastUse) {
+// ones arrived meanwhile; what does not fit in bound is dropped and counted.
+func (w *writeBehind) requeueUses(uses []LastUse, bound int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, u := range uses {
 		p := w.uses[u.TokenID]
 		if p == nil {
-			if len(w.uses) >= MaxPendingUses {
+			if len(w.uses) >= bound {
+				w.usesDropped++
 				continue
 			}
 			p = &pendingUse{}
@@ -195,26 +239,48 @@ func (w *writeBehind) requeueUses(uses []LastUse) {
 
 // Flush writes the pending last-used records (TouchLastUsed) and rejections
 // (AddRejections) now. What a failing store call could not write is kept for
-// the next flush (within the memory bounds).
+// the next flush (within the memory bounds; the rest is dropped and counted).
 func (v *Validator) Flush(ctx context.Context) error {
 	w := &v.wb
 	w.flushMu.Lock()
 	defer w.flushMu.Unlock()
-	uses, rejs := w.take()
+	uses, rejs := w.take(v.cfg.maxPendingUses)
 	var errs []error
 	if len(uses) > 0 {
 		if err := v.store.TouchLastUsed(ctx, uses); err != nil {
-			w.requeueUses(uses)
+			w.requeueUses(uses, v.cfg.maxPendingUses)
 			errs = append(errs, fmt.Errorf("validator: writing %d last-used records: %w", len(uses), err))
 		}
 	}
 	if len(rejs) > 0 {
 		if err := v.store.AddRejections(ctx, rejs); err != nil {
 			for _, r := range rejs {
-				_ = w.addRejection(r) // closing: Close reports the error
+				_ = w.addRejection(r, v.cfg.maxPendingRejections) // closing: Close reports the error
 			}
 			errs = append(errs, fmt.Errorf("validator: writing %d rejections: %w", len(rejs), err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// reportDrops hands the records dropped since the last call to the
+// Observer (if it is a DropObserver) and reports them to OnError, once.
+func (v *Validator) reportDrops() {
+	w := &v.wb
+	w.mu.Lock()
+	uses, rejs := w.usesDropped, w.rejsDropped
+	w.usesDropped, w.rejsDropped = 0, 0
+	w.mu.Unlock()
+	if uses == 0 && rejs == 0 {
+		return
+	}
+	if o, ok := v.cfg.Observer.(DropObserver); ok {
+		if uses > 0 {
+			o.UsesDropped(uses)
+		}
+		if rejs > 0 {
+			o.RejectionsDropped(rejs)
+		}
+	}
+	v.report(fmt.Errorf("validator: dropped %d last-used records and %d rejections (write-behind buffers full: the store is slow or down)", uses, rejs))
 }

@@ -49,12 +49,28 @@ func notify(ctx context.Context, tx pgx.Tx, payloads []string) error {
 	return nil
 }
 
-// touchAttempts bounds the retries of TouchLastUsed after a deadlock with
-// another instance's concurrent flush.
+// touchAttempts bounds the retries of one TouchLastUsed chunk after a
+// deadlock with another instance's concurrent flush.
 const touchAttempts = 3
 
+// touchChunk is how many tokens one TouchLastUsed statement updates. The
+// planner sees the array sizes: at 50,000 ids it chose a sequential scan of
+// every token and a hash join that spilled to disk (at 1,000 ids it still
+// hashed all of a 100,000-token table); at this size it looks each id up in
+// the primary key (TestTouchChunkUsesIndex).
+const touchChunk = 500
+
+// touchSQL updates the tokens of one chunk; $1..$4 are parallel arrays.
+const touchSQL = `UPDATE tokens t
+			SET last_used_at = u.at, last_used_ip = u.ip, last_used_agent = u.agent
+			FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[]) AS u(id, at, ip, agent)
+			WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at <= u.at)`
+
 // TouchLastUsed records coalesced uses; see token.Store. Several records for
-// one token are reduced to the newest; a stored newer use is kept.
+// one token are reduced to the newest; a stored newer use is kept. The
+// records are written in chunks of touchChunk tokens, one statement (and
+// transaction) each, in id order: a failure leaves the earlier chunks
+// written, which is harmless (a retry rewrites the same or newer uses).
 func (s *Store) TouchLastUsed(ctx context.Context, uses []token.LastUse) error {
 	newest := make(map[string]token.LastUse, len(uses))
 	for i, u := range uses {
@@ -82,18 +98,21 @@ func (s *Store) TouchLastUsed(ctx context.Context, uses []token.LastUse) error {
 		u := newest[id]
 		at[i], ips[i], agents[i] = ts(u.At), u.IP, u.Agent
 	}
-	var err error
-	for attempt := 0; attempt < touchAttempts; attempt++ {
-		_, err = s.pool.Exec(ctx, `UPDATE tokens t
-			SET last_used_at = u.at, last_used_ip = u.ip, last_used_agent = u.agent
-			FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[]) AS u(id, at, ip, agent)
-			WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at <= u.at)`, ids, at, ips, agents)
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) || pe.Code != "40P01" { // deadlock_detected
-			break
+	for lo := 0; lo < n; lo += touchChunk {
+		hi := min(lo+touchChunk, n)
+		var err error
+		for attempt := 0; attempt < touchAttempts; attempt++ {
+			_, err = s.pool.Exec(ctx, touchSQL, ids[lo:hi], at[lo:hi], ips[lo:hi], agents[lo:hi])
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "40P01" { // deadlock_detected
+				break
+			}
+		}
+		if err != nil {
+			return s.wrap("touch last used", err)
 		}
 	}
-	return s.wrap("touch last used", err)
+	return nil
 }
 
 // AddRejections records refused attempts and trims each owner's list to the

@@ -1,0 +1,7 @@
+package postgres
+
+// Internals of TouchLastUsed for the external tests.
+const (
+	TouchSQL   = touchSQL
+	TouchChunk = touchChunk
+)
