@@ -65,9 +65,9 @@ func (s *Store) ListPage(ctx context.Context, owner string, limit int, after str
 				if string(k) == after {
 					continue
 				}
-				var r record
-				if err := json.Unmarshal(v, &r); err != nil {
-					return fmt.Errorf("decoding token %s: %w", k, err)
+				r, err := decodeRecord(k, v)
+				if err != nil {
+					return err
 				}
 				if !r.RevokedAt.IsZero() {
 					continue

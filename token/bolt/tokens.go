@@ -3,7 +3,6 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -115,9 +114,9 @@ func (s *Store) List(ctx context.Context, owner string) ([]token.Token, error) {
 	err := s.view(ctx, "list tokens", func(tx *bbolt.Tx) error {
 		if owner == "" {
 			return tx.Bucket(bTokens).ForEach(func(k, v []byte) error {
-				var r record
-				if err := json.Unmarshal(v, &r); err != nil {
-					return fmt.Errorf("decoding token %s: %w", k, err)
+				r, err := decodeRecord(k, v)
+				if err != nil {
+					return err
 				}
 				if r.RevokedAt.IsZero() {
 					out = append(out, r.token())
@@ -205,52 +204,6 @@ func (s *Store) RevokeOwner(ctx context.Context, owner, by string, at time.Time)
 				return err
 			}
 			out = append(out, t)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// CapExpiry caps the expiry of every unrevoked token at limit.
-func (s *Store) CapExpiry(ctx context.Context, limit time.Time, by string, at time.Time) ([]token.Token, error) {
-	if err := checkActor(by, at); err != nil {
-		return nil, err
-	}
-	if limit.IsZero() {
-		return nil, inputErr("the expiry limit must be set")
-	}
-	var out []token.Token
-	err := s.update(ctx, "cap token expiry", func(tx *bbolt.Tx) error {
-		out = []token.Token{}
-		var changed []record
-		err := tx.Bucket(bTokens).ForEach(func(k, v []byte) error {
-			var r record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decoding token %s: %w", k, err)
-			}
-			if r.RevokedAt.IsZero() && (r.ExpiresAt.IsZero() || r.ExpiresAt.After(limit)) {
-				changed = append(changed, r)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, r := range changed { // not inside ForEach: no writes while iterating
-			prev := "never"
-			if !r.ExpiresAt.IsZero() {
-				prev = r.ExpiresAt.UTC().Format(time.RFC3339)
-			}
-			r.ExpiresAt = limit
-			if err := putRecord(tx, r); err != nil {
-				return err
-			}
-			err := addEvent(tx, token.Event{At: at, Kind: token.EventCap, Actor: by, Owner: r.Owner,
-				TokenID: r.ID, Label: r.Label, Detail: fmt.Sprintf("expires_at %s, was %s", limit.UTC().Format(time.RFC3339), prev)})
-			if err != nil {
-				return err
-			}
-			out = append(out, r.token())
 		}
 		return nil
 	})
