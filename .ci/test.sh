@@ -4,6 +4,7 @@
 #     127.0.0.1:5432 if it answers, else a throwaway cluster started from the
 #     installed binaries; fails loudly if none can be had.
 #   - Chromium for the token page's browser test (Debian's package).
+#   - Mailpit (SMTP + HTTP API) for the notification tests, built from its Go module.
 # Postgres and browser tests never skip when CI=true (this script sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,23 @@ apt_install() {
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
 	apt_install chromium
 fi
+
+# --- Mailpit (a real SMTP server with an HTTP API, for the notification tests)
+# Built once from its Go module into a cache directory; tests start their own
+# instances on free ports from $TOKENGATE_TEST_MAILPIT.
+MAILPIT_VERSION=v1.33.1
+if [ -z "${TOKENGATE_TEST_MAILPIT:-}" ]; then
+	mpdir="${XDG_CACHE_HOME:-$HOME/.cache}/tokengate/mailpit-$MAILPIT_VERSION"
+	if [ ! -x "$mpdir/mailpit" ]; then
+		log "building mailpit $MAILPIT_VERSION (once)"
+		mkdir -p "$mpdir"
+		(cd "$mpdir" && GOBIN="$mpdir" GOFLAGS=-mod=mod go install "github.com/axllent/mailpit@$MAILPIT_VERSION") ||
+			{ echo "FATAL: could not build mailpit $MAILPIT_VERSION" >&2; exit 1; }
+	fi
+	export TOKENGATE_TEST_MAILPIT="$mpdir/mailpit"
+fi
+[ -x "$TOKENGATE_TEST_MAILPIT" ] || { echo "FATAL: TOKENGATE_TEST_MAILPIT=$TOKENGATE_TEST_MAILPIT is not executable" >&2; exit 1; }
+log "Mailpit: $TOKENGATE_TEST_MAILPIT"
 
 # --- Postgres ---------------------------------------------------------------
 pg_answers() { psql "$1" -Atqc 'select 1' >/dev/null 2>&1; }
