@@ -94,6 +94,9 @@ type Store interface {
 	// VaultStore keeps the people's upstream credentials (encrypted).
 	VaultStore
 
+	// NoticeStore keeps which notifications were sent (see notice.go).
+	NoticeStore
+
 	// Close releases the store's resources.
 	Close() error
 }

@@ -34,6 +34,11 @@ type ValidatorConfig struct {
 	// LookupTimeout bounds one (shared) store lookup, a legacy check and the
 	// final flush of Close; default 5s.
 	LookupTimeout time.Duration
+	// OnRejectionsStored, if set, gets every batch of rejections right
+	// after the store accepted it (AddRejections succeeded), from the
+	// write-behind's goroutine and outside its locks; it must not block
+	// (the notifier queues the batch and returns).
+	OnRejectionsStored func([]Rejection)
 
 	// maxPendingUses and maxPendingRejections bound the write-behind
 	// buffers: MaxPendingUses and MaxPendingRejections unless a test sets

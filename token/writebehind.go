@@ -152,7 +152,16 @@ func (v *Validator) writeThrough(uses []LastUse, rejs []Rejection) {
 	if len(rejs) > 0 {
 		if err := v.store.AddRejections(ctx, rejs); err != nil {
 			v.report(fmt.Errorf("validator: writing a rejection while closing: %w", err))
+		} else {
+			v.rejectionsStored(rejs)
 		}
+	}
+}
+
+// rejectionsStored hands a batch the store accepted to OnRejectionsStored.
+func (v *Validator) rejectionsStored(rs []Rejection) {
+	if v.cfg.OnRejectionsStored != nil && len(rs) > 0 {
+		v.cfg.OnRejectionsStored(rs)
 	}
 }
 
@@ -240,10 +249,20 @@ func (w *writeBehind) requeueUses(uses []LastUse, bound int) {
 // Flush writes the pending last-used records (TouchLastUsed) and rejections
 // (AddRejections) now. What a failing store call could not write is kept for
 // the next flush (within the memory bounds; the rest is dropped and counted).
+// Rejections it stored go to OnRejectionsStored after the flush lock is
+// released.
 func (v *Validator) Flush(ctx context.Context) error {
+	stored, err := v.flush(ctx)
+	v.rejectionsStored(stored)
+	return err
+}
+
+// flush is Flush under the flush lock; it returns the rejections stored.
+func (v *Validator) flush(ctx context.Context) ([]Rejection, error) {
 	w := &v.wb
 	w.flushMu.Lock()
 	defer w.flushMu.Unlock()
+	var stored []Rejection
 	uses, rejs := w.take(v.cfg.maxPendingUses)
 	var errs []error
 	if len(uses) > 0 {
@@ -258,9 +277,11 @@ func (v *Validator) Flush(ctx context.Context) error {
 				_ = w.addRejection(r, v.cfg.maxPendingRejections) // closing: Close reports the error
 			}
 			errs = append(errs, fmt.Errorf("validator: writing %d rejections: %w", len(rejs), err))
+		} else {
+			stored = rejs
 		}
 	}
-	return errors.Join(errs...)
+	return stored, errors.Join(errs...)
 }
 
 // reportDrops hands the records dropped since the last call to the
