@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -79,7 +78,9 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening token file %s: %w", path, err)
 	}
+	var old bool // in an earlier format: migrate
 	err = db.Update(func(tx *bbolt.Tx) error {
+		fresh := tx.Bucket(bTokens) == nil
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("creating bucket %s: %w", name, err)
@@ -88,8 +89,15 @@ func Open(path string) (*Store, error) {
 		if err := ensureAdded(tx); err != nil {
 			return err
 		}
-		return ensureEventOwners(tx)
+		if err := ensureEventOwners(tx); err != nil {
+			return err
+		}
+		old, err = checkFormat(tx, fresh)
+		return err
 	})
+	if err == nil && old {
+		err = migrate(db, migrateBatch)
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("initialising token file %s: %w", path, err)
@@ -117,17 +125,6 @@ func (s *Store) Close() error {
 		return fmt.Errorf("closing token file: %w", err)
 	}
 	return nil
-}
-
-// ownerKey is a prefix-free encoding of owner: its length, then its bytes.
-func ownerKey(owner string) []byte {
-	return append(binary.AppendUvarint(nil, uint64(len(owner))), owner...)
-}
-
-// timeKey encodes t so that byte order is time order (12 bytes).
-func timeKey(t time.Time) []byte {
-	k := binary.BigEndian.AppendUint64(nil, uint64(t.Unix())^(1<<63))
-	return binary.BigEndian.AppendUint32(k, uint32(t.Nanosecond()))
 }
 
 // successor returns the smallest key greater than every key starting with
@@ -196,51 +193,6 @@ func putRecord(tx *bbolt.Tx, r record) error {
 	return tx.Bucket(bTokens).Put([]byte(r.ID), v)
 }
 
-// eventRecord is the stored form of a token.Event. Its JSON names are the
-// file format: never rename them.
-type eventRecord struct {
-	ID      int64     `json:"id"`
-	At      time.Time `json:"at"`
-	Kind    string    `json:"kind"`
-	Actor   string    `json:"actor"`
-	Owner   string    `json:"owner"`
-	TokenID string    `json:"token_id"`
-	Label   string    `json:"label"`
-	Detail  string    `json:"detail,omitempty"`
-}
-
-func toEventRecord(e token.Event) eventRecord {
-	return eventRecord{ID: e.ID, At: e.At, Kind: string(e.Kind), Actor: e.Actor, Owner: e.Owner,
-		TokenID: e.TokenID, Label: e.Label, Detail: e.Detail}
-}
-
-func (r eventRecord) event() token.Event {
-	return token.Event{ID: r.ID, At: r.At, Kind: token.EventKind(r.Kind), Actor: r.Actor, Owner: r.Owner,
-		TokenID: r.TokenID, Label: r.Label, Detail: r.Detail}
-}
-
-// rejectionRecord is the stored form of a token.Rejection. Its JSON names
-// are the file format: never rename them.
-type rejectionRecord struct {
-	TokenID string    `json:"token_id"`
-	Owner   string    `json:"owner"`
-	Label   string    `json:"label"`
-	At      time.Time `json:"at"`
-	IP      string    `json:"ip"`
-	Agent   string    `json:"agent"`
-	Reason  string    `json:"reason"`
-}
-
-func toRejectionRecord(r token.Rejection) rejectionRecord {
-	return rejectionRecord{TokenID: r.TokenID, Owner: r.Owner, Label: r.Label, At: r.At, IP: r.IP,
-		Agent: r.Agent, Reason: string(r.Reason)}
-}
-
-func (r rejectionRecord) rejection() token.Rejection {
-	return token.Rejection{TokenID: r.TokenID, Owner: r.Owner, Label: r.Label, At: r.At, IP: r.IP,
-		Agent: r.Agent, Reason: token.RejectReason(r.Reason)}
-}
-
 // addEvent numbers and stores e with its owner-index entry.
 func addEvent(tx *bbolt.Tx, e token.Event) error {
 	k, err := putEvent(tx, e)
@@ -259,12 +211,9 @@ func putEvent(tx *bbolt.Tx, e token.Event) ([]byte, error) {
 		return nil, fmt.Errorf("numbering event: %w", err)
 	}
 	e.ID = int64(seq)
-	v, err := json.Marshal(toEventRecord(e))
-	if err != nil {
-		return nil, fmt.Errorf("encoding event: %w", err)
-	}
+	b.FillPercent = appendFill // keys ascend (see appendFill)
 	k := binary.BigEndian.AppendUint64(timeKey(e.At), seq)
-	return k, b.Put(k, v)
+	return k, b.Put(k, encodeEvent(e))
 }
 
 // AddRejections records refused attempts, keeping the newest
@@ -281,12 +230,8 @@ func (s *Store) AddRejections(ctx context.Context, rs []token.Rejection) error {
 			if err != nil {
 				return fmt.Errorf("numbering rejection: %w", err)
 			}
-			v, err := json.Marshal(toRejectionRecord(r))
-			if err != nil {
-				return fmt.Errorf("encoding rejection: %w", err)
-			}
 			k := binary.BigEndian.AppendUint64(append(ownerKey(r.Owner), timeKey(r.At)...), seq)
-			if err := b.Put(k, v); err != nil {
+			if err := b.Put(k, encodeRejection(r)); err != nil {
 				return err
 			}
 			owners[r.Owner] = true
@@ -326,11 +271,11 @@ func (s *Store) Rejections(ctx context.Context, owner string, limit int) ([]toke
 			k, v = c.Prev()
 		}
 		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
-			var r rejectionRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decoding rejection: %w", err)
+			r, err := decodeRejection(k, v)
+			if err != nil {
+				return err
 			}
-			out = append(out, r.rejection())
+			out = append(out, r)
 		}
 		return nil
 	})

@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 
@@ -16,11 +17,32 @@ import (
 // skips a token committed later with a smaller sequence number.
 func appendAdded(tx *bbolt.Tx, d token.Digest) error {
 	b := tx.Bucket(bAdded)
+	b.FillPercent = appendFill // keys ascend (see appendFill)
 	seq, err := b.NextSequence()
 	if err != nil {
 		return fmt.Errorf("numbering added token: %w", err)
 	}
 	return b.Put(binary.BigEndian.AppendUint64(nil, seq), d[:])
+}
+
+// idValue is the value of the digests bucket for the token id: 0x00 and the
+// decoded bytes when id is lowercase hex (as token.NewID makes them: 11
+// bytes instead of 20), else the id itself, as files of the first format
+// store every id (an id never starts with 0x00: see checkInsert).
+func idValue(id string) []byte {
+	if isHex(id) {
+		v, _ := hex.AppendDecode([]byte{0}, []byte(id)) // valid: isHex
+		return v
+	}
+	return []byte(id)
+}
+
+// idOfValue is idValue's inverse.
+func idOfValue(v []byte) string {
+	if len(v) > 0 && v[0] == 0 {
+		return hex.EncodeToString(v[1:])
+	}
+	return string(v)
 }
 
 // ensureAdded creates the added bucket of a file written before it existed

@@ -37,6 +37,11 @@ func importTokens(tx *bbolt.Tx, ts []token.Token, by string, at time.Time) error
 	}
 	ids, digests = nil, nil
 
+	// Every bucket takes keys in order: pages are filled (appendFill)
+	// instead of split in half.
+	for _, name := range [][]byte{bTokens, bLegacy, bDigests, bOwners, bEventOwners} {
+		tx.Bucket(name).FillPercent = appendFill
+	}
 	rows := make([]int, len(ts)) // row numbers, sorted per bucket below
 	for i := range rows {
 		rows[i] = i
@@ -57,7 +62,7 @@ func importTokens(tx *bbolt.Tx, ts []token.Token, by string, at time.Time) error
 	}
 	slices.SortFunc(rows, func(a, b int) int { return bytes.Compare(ts[a].Digest[:], ts[b].Digest[:]) })
 	for _, i := range rows {
-		if err := tx.Bucket(bDigests).Put(ts[i].Digest[:], []byte(ts[i].ID)); err != nil {
+		if err := tx.Bucket(bDigests).Put(ts[i].Digest[:], idValue(ts[i].ID)); err != nil {
 			return err
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 
 	bbolt "go.etcd.io/bbolt"
@@ -39,9 +38,9 @@ func ensureEventOwners(tx *bbolt.Tx) error {
 		return fmt.Errorf("creating bucket %s: %w", bEventOwners, err)
 	}
 	return tx.Bucket(bEvents).ForEach(func(k, v []byte) error {
-		var e eventRecord
-		if err := json.Unmarshal(v, &e); err != nil {
-			return fmt.Errorf("decoding event: %w", err)
+		e, err := decodeEvent(k, v)
+		if err != nil {
+			return err
 		}
 		return indexEvent(tx, e.Owner, k)
 	})
@@ -144,15 +143,15 @@ func (s *Store) HistoryPage(ctx context.Context, owner string, limit int, before
 				if len(k) != len(prefix)+eventKeyLen {
 					return fmt.Errorf("history owner index holds a malformed key of %d bytes", len(k))
 				}
-				if v = events.Get(k[len(prefix):]); v == nil {
+				if k, v = k[len(prefix):], events.Get(k[len(prefix):]); v == nil {
 					return fmt.Errorf("history owner index names a missing event")
 				}
 			}
-			var e eventRecord
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decoding event: %w", err)
+			e, err := decodeEvent(k, v)
+			if err != nil {
+				return err
 			}
-			out = append(out, e.event())
+			out = append(out, e)
 		}
 		return nil
 	})

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -54,20 +55,138 @@ func (r record) token() token.Token {
 	return t
 }
 
-// decodeRecord decodes the stored value v of the token with key k.
+// Flags of a binary token record: which optional fields follow. The
+// commonly set ones come first, so that their flags fit one varint byte.
+const (
+	fCreated = 1 << iota
+	fExpires
+	fLastUsedAt
+	fLastUsedIP
+	fLastUsedAgent
+	fRevokedAt
+	fRevokedBy
+	fAllowedIPs
+	fScopes
+)
+
+// decodeRecord decodes the stored value v of the token with key k (the id:
+// the binary form does not repeat it). v is JSON in files of the first
+// format, binary (binaryV1) since; both decode.
 func decodeRecord(k, v []byte) (record, error) {
 	var r record
-	if err := json.Unmarshal(v, &r); err != nil {
+	if len(v) > 0 && v[0] == '{' {
+		if err := json.Unmarshal(v, &r); err != nil {
+			return record{}, fmt.Errorf("decoding token %s: %w", k, err)
+		}
+		return r, nil
+	}
+	if len(v) == 0 || v[0] != binaryV1 {
+		return record{}, fmt.Errorf("decoding token %s: unknown format %s", k, formatOf(v))
+	}
+	d := decoder{b: v[1:]}
+	r.ID = string(k)
+	flags := d.uvarint()
+	r.Owner, r.Label = d.str(), d.str()
+	r.Digest = bytes.Clone(d.bytes(uint64(len(token.Digest{}))))
+	r.Hint = d.str()
+	r.CreatedAt = optional(flags&fCreated, d.time)
+	r.ExpiresAt = optional(flags&fExpires, d.time)
+	r.LastUsedAt = optional(flags&fLastUsedAt, d.time)
+	r.LastUsedIP = optional(flags&fLastUsedIP, d.str)
+	r.LastUsedAgent = optional(flags&fLastUsedAgent, d.str)
+	r.RevokedAt = optional(flags&fRevokedAt, d.time)
+	r.RevokedBy = optional(flags&fRevokedBy, d.str)
+	if flags&fAllowedIPs != 0 {
+		r.AllowedIPs = make([]netip.Prefix, d.count())
+		for i := range r.AllowedIPs {
+			if err := r.AllowedIPs[i].UnmarshalBinary(d.bytes(uint64(d.byte()))); err != nil {
+				d.fail(err)
+			}
+		}
+	}
+	if flags&fScopes != 0 {
+		r.Scopes = make([]string, d.count())
+		for i := range r.Scopes {
+			r.Scopes[i] = d.str()
+		}
+	}
+	if err := d.done(); err != nil {
 		return record{}, fmt.Errorf("decoding token %s: %w", k, err)
 	}
 	return r, nil
 }
 
-// encodeRecord returns the stored form of r.
-func encodeRecord(r record) ([]byte, error) {
-	v, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("encoding token %s: %w", r.ID, err)
+// optional returns read() if flag is set, else the zero value.
+func optional[T any](flag uint64, read func() T) T {
+	if flag == 0 {
+		var zero T
+		return zero
 	}
-	return v, nil
+	return read()
+}
+
+// encodeRecord returns the stored form of r (binaryV1; see codec.go).
+func encodeRecord(r record) ([]byte, error) {
+	if len(r.Digest) != len(token.Digest{}) {
+		return nil, fmt.Errorf("encoding token %s: digest of %d bytes, want %d", r.ID, len(r.Digest), len(token.Digest{}))
+	}
+	flags := flagIf(!r.CreatedAt.IsZero(), fCreated) | flagIf(!r.ExpiresAt.IsZero(), fExpires) |
+		flagIf(!r.LastUsedAt.IsZero(), fLastUsedAt) | flagIf(r.LastUsedIP != "", fLastUsedIP) |
+		flagIf(r.LastUsedAgent != "", fLastUsedAgent) | flagIf(!r.RevokedAt.IsZero(), fRevokedAt) |
+		flagIf(r.RevokedBy != "", fRevokedBy) | flagIf(len(r.AllowedIPs) > 0, fAllowedIPs) |
+		flagIf(len(r.Scopes) > 0, fScopes)
+	e := encoder{b: make([]byte, 0, 96)}
+	e.b = append(e.b, binaryV1)
+	e.uvarint(flags)
+	e.str(r.Owner)
+	e.str(r.Label)
+	e.b = append(e.b, r.Digest...)
+	e.str(r.Hint)
+	ifSet(flags&fCreated, e.time, r.CreatedAt)
+	ifSet(flags&fExpires, e.time, r.ExpiresAt)
+	ifSet(flags&fLastUsedAt, e.time, r.LastUsedAt)
+	ifSet(flags&fLastUsedIP, e.str, r.LastUsedIP)
+	ifSet(flags&fLastUsedAgent, e.str, r.LastUsedAgent)
+	ifSet(flags&fRevokedAt, e.time, r.RevokedAt)
+	ifSet(flags&fRevokedBy, e.str, r.RevokedBy)
+	if flags&fAllowedIPs != 0 {
+		e.uvarint(uint64(len(r.AllowedIPs)))
+		for _, p := range r.AllowedIPs {
+			b, err := p.MarshalBinary()
+			if err != nil || len(b) > 255 {
+				return nil, fmt.Errorf("encoding token %s: allowed IP %v: %w", r.ID, p, err)
+			}
+			e.b = append(append(e.b, byte(len(b))), b...)
+		}
+	}
+	if flags&fScopes != 0 {
+		e.uvarint(uint64(len(r.Scopes)))
+		for _, s := range r.Scopes {
+			e.str(s)
+		}
+	}
+	return e.b, nil
+}
+
+// flagIf returns bit if set, else 0.
+func flagIf(set bool, bit uint64) uint64 {
+	if set {
+		return bit
+	}
+	return 0
+}
+
+// ifSet calls write(v) if flag is set.
+func ifSet[T any](flag uint64, write func(T), v T) {
+	if flag != 0 {
+		write(v)
+	}
+}
+
+// formatOf describes the first byte of a value of an unknown format.
+func formatOf(v []byte) string {
+	if len(v) == 0 {
+		return "(empty value)"
+	}
+	return fmt.Sprintf("0x%02x", v[0])
 }

@@ -3,6 +3,7 @@ package bolt_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -14,11 +15,10 @@ import (
 	"github.com/tokengate/tokengate/token"
 )
 
-// TestRestrictionsFormat pins how restrictions are stored: "allowed_ips" as
-// CIDR strings in the token's order and "scopes" as given, both left out for
-// an unrestricted token (stored byte for byte as before restrictions
-// existed); the create event's detail names them. A record written by hand
-// in that form reads back.
+// TestRestrictionsFormat pins how restrictions are stored in the binary
+// format: allowed IPs in the token's order and scopes as given, both left
+// out (one flag bit) for an unrestricted token; the create event's detail
+// names them. A record written by hand in the first (JSON) form reads back.
 func TestRestrictionsFormat(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "restricted.db")
 	s := open(t, path)
@@ -42,18 +42,23 @@ func TestRestrictionsFormat(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bbolt.Open: %v", err)
 	}
+	// Binary format 1 (codec.go): version, flags, owner, label, digest,
+	// hint, created_at; r1 then its allowed IPs (count, then length and
+	// netip.Prefix binary each) and scopes (count, strings).
 	want := map[string]string{
-		"r1": `{"id":"r1","owner":"alice","label":"gateway","digest":"` + b64(token.DigestOf("secret-r1")) + `","hint":"r1r1","created_at":"2024-03-01T12:30:45.123456789Z","allowed_ips":["203.0.113.0/24","198.51.100.7/32","2001:db8::/48"],"scopes":["issues","worklogs"]}`,
-		"p1": `{"id":"p1","owner":"alice","label":"plain","digest":"` + b64(token.DigestOf("secret-p1")) + `","hint":"p1p1","created_at":"2024-03-01T12:30:45.123456789Z"}`,
+		"r1": "0181030a616c6963650e676174657761" + "7959755a4e2252895608f778a157919a9aac8ef959491a12d2939f898616cb08bc" +
+			"0872317231d6d39cbc19959aef3a" + "0305cb0071001805c6336407201120010db800000000000000000000000030" + "020c69737375657310776f726b6c6f6773",
+		"p1": "01010a616c6963650a706c61696e" + "433b56723a195a0c1468fdaf693eb17be32672b44430a48cafb341b6084f2a36" +
+			"0870317031d6d39cbc19959aef3a",
 	}
 	var events []string
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for id, w := range want {
-			if got := string(tx.Bucket([]byte("tokens")).Get([]byte(id))); got != w {
+			if got := hex.EncodeToString(tx.Bucket([]byte("tokens")).Get([]byte(id))); got != w {
 				t.Errorf("stored token %s:\n got %s\nwant %s", id, got, w)
 			}
 		}
-		_ = tx.Bucket([]byte("events")).ForEach(func(_, v []byte) error { events = append(events, string(v)); return nil })
+		_ = tx.Bucket([]byte("events")).ForEach(func(_, v []byte) error { events = append(events, hex.EncodeToString(v)); return nil })
 		// A record written by hand: a range of IPv6 and a single IPv6 address.
 		d := token.DigestOf("secret-h1")
 		h := `{"id":"h1","owner":"bob","label":"by hand","digest":"` + b64(d) + `","hint":"h1h1","created_at":"2024-03-01T12:30:45.123456789Z","allowed_ips":["2001:db8:1::/64","2001:db8::5/128"],"scopes":["issues"]}`
@@ -71,9 +76,11 @@ func TestRestrictionsFormat(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatalf("closing: %v", err)
 	}
+	// version, flags (actor is owner, detail), kind create, owner, token
+	// id, label, detail; the time and id are the key's.
 	wantEvents := []string{
-		`{"id":1,"at":"2024-03-01T12:30:45.123456789Z","kind":"create","actor":"alice","owner":"alice","token_id":"r1","label":"gateway","detail":"allowed IPs: 203.0.113.0/24, 198.51.100.7, 2001:db8::/48; scopes: issues, worklogs"}`,
-		`{"id":2,"at":"2024-03-01T12:30:45.123456789Z","kind":"create","actor":"alice","owner":"alice","token_id":"p1","label":"plain"}`,
+		"0103010a616c6963650472310e67617465776179a401" + hex.EncodeToString([]byte("allowed IPs: 203.0.113.0/24, 198.51.100.7, 2001:db8::/48; scopes: issues, worklogs")),
+		"0101010a616c6963650470310a706c61696e",
 	}
 	if !slices.Equal(events, wantEvents) {
 		t.Errorf("stored events\n got %q\nwant %q", events, wantEvents)

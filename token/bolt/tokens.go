@@ -19,6 +19,9 @@ func checkInsert(tx *bbolt.Tx, t token.Token) error {
 	if t.ID == "" || t.Owner == "" {
 		return inputErr("token id and owner must not be empty")
 	}
+	if t.ID[0] == 0 {
+		return inputErr("token id %q must not start with a NUL byte", t.ID)
+	}
 	if t.Digest == (token.Digest{}) {
 		return inputErr("token %s: digest must be set", t.ID)
 	}
@@ -39,7 +42,7 @@ func insert(tx *bbolt.Tx, t token.Token) error {
 	if err := putRecord(tx, toRecord(t)); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bDigests).Put(t.Digest[:], []byte(t.ID)); err != nil {
+	if err := tx.Bucket(bDigests).Put(t.Digest[:], idValue(t.ID)); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bOwners).Put(append(ownerKey(t.Owner), t.ID...), []byte{}); err != nil {
@@ -99,8 +102,8 @@ func (s *Store) ByDigest(ctx context.Context, d token.Digest) (token.Token, erro
 		}
 		var ok bool
 		var err error
-		if r, ok, err = getRecord(tx, string(id)); err == nil && !ok {
-			err = fmt.Errorf("digest index names missing token %s", id)
+		if r, ok, err = getRecord(tx, idOfValue(id)); err == nil && !ok {
+			err = fmt.Errorf("digest index names missing token %s", idOfValue(id))
 		}
 		return err
 	})
