@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) token.Store) {
 		{"RevokeAdmin", testRevokeAdmin},
 		{"RevokeOwner", testRevokeOwner},
 		{"CapExpiry", testCapExpiry},
+		{"CapBatches", testCapBatches}, {"CapInterrupted", testCapInterrupted}, {"CapInput", testCapInput}, {"CountTokens", testCountTokens},
 		{"Import", testImport},
 		{"HasLegacy", testHasLegacy},
 		{"Digests", testDigests},
@@ -70,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) token.Store) {
 		{"VaultInput", testVaultInput},
 		{"VaultConcurrency", testVaultConcurrency},
 		{"VaultInvalidation", testVaultInvalidation},
+		{"NoticeClaim", testNoticeClaim}, {"NoticeRelease", testNoticeRelease}, {"NoticeConcurrent", testNoticeConcurrent}, {"NoticeInput", testNoticeInput}, {"ExpiringPage", testExpiringPage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
