@@ -67,6 +67,9 @@ type App struct {
 	// RequireAllowedIPs, when true, makes an IP allow-list required for
 	// new tokens (existing tokens are left alone). Default false.
 	RequireAllowedIPs bool `json:"require_allowed_ips,omitempty"`
+	// Notify turns on expiry warnings and rejection alerts by mail and
+	// webhook (see NotifyConfig); nil means none.
+	Notify *NotifyConfig `json:"notify,omitempty"`
 
 	poolKey string
 	scopes  *scopeRegistry            // scope names the config's tokengate_auth handlers define
@@ -77,8 +80,10 @@ type App struct {
 
 // runState is what a started App serves with.
 type runState struct {
-	shared  *shared
-	service *token.Service
+	shared    *shared
+	service   *token.Service
+	notifier  *pooledNotifier // nil without a notify block
+	notifyKey string          // its notifyPool key
 }
 
 // CaddyModule returns the Caddy module information.
@@ -111,6 +116,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.sealer, err = a.vaultSealer(repl, storeType, location); err != nil {
 		return err
 	}
+	notifySet, err := a.Notify.build(repl)
+	if err != nil {
+		return err
+	}
 	vcfg := a.validatorConfig()
 	keys := poolKeys{store: storeKey(storeType, location)}
 	keys.cache = fmt.Sprintf("%s:%d:%d:%d:%d", keys.store, vcfg.CacheTTL, vcfg.NegativeTTL, vcfg.LastUsedFlush, vcfg.MaxEntries)
@@ -128,7 +137,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.sealer != nil {
 		svc.EnableVault(a.sealer, a.VaultKinds)
 	}
-	a.started.Store(&runState{shared: sh, service: svc})
+	run := &runState{shared: sh, service: svc}
+	if notifySet != nil {
+		if run.notifier, run.notifyKey, err = acquireNotifier(sh, notifySet, a.logger); err != nil {
+			_, _ = cachePool.Delete(keys.cache)
+			return err
+		}
+	}
+	a.started.Store(run)
 	return nil
 }
 
@@ -237,8 +253,16 @@ func (a *App) validate() error {
 }
 
 // Start makes this app the one the admin API (admin.api.tokengate) serves
-// with; the store and cache were acquired in Provision.
-func (a *App) Start() error { setActive(a); return nil }
+// with, and starts its Notifier (if any; once across reloads with the same
+// settings) and routes the store's rejections to it; the store and cache
+// were acquired in Provision.
+func (a *App) Start() error {
+	setActive(a)
+	if r := a.running(); r != nil && r.notifier != nil {
+		r.notifier.begin()
+	}
+	return nil
+}
 
 // Stop hands the admin API over (unless a newer config's app already
 // took it); Cleanup releases the shared state.
@@ -249,11 +273,13 @@ func (a *App) Cleanup() error {
 	if a.started == nil {
 		return nil
 	}
-	if r := a.started.Swap(nil); r == nil {
+	r := a.started.Swap(nil)
+	if r == nil {
 		return nil
 	}
+	nerr := releaseNotifier(r.notifyKey) // before the store it uses
 	_, err := cachePool.Delete(a.poolKey)
-	return err
+	return errors.Join(nerr, err)
 }
 
 // Service returns the token service (nil when the config is only checked,

@@ -34,6 +34,7 @@ func init() {
 //		vault_key <key>
 //		vault_kind <id> <label>
 //		require_allowed_ips [on|off]
+//		notify { … }              (see unmarshalNotify)
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -116,6 +117,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			a.RequireAllowedIPs = on
+		case "notify":
+			if a.Notify != nil {
+				return d.Errf("notify: defined twice")
+			}
+			a.Notify = new(NotifyConfig)
+			if err := a.Notify.unmarshalNotify(d); err != nil {
+				return err
+			}
 		case "max_tokens_per_user":
 			n, err := parseInt(d)
 			if err != nil {

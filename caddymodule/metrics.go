@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tokengate/tokengate/token"
+	"github.com/tokengate/tokengate/token/notify"
 )
 
 // Metrics are process-wide collectors registered into each config's Caddy
@@ -21,6 +22,7 @@ var metrics = struct {
 	listeners    prometheus.Gauge
 	usesDropped  prometheus.Counter
 	rejsDropped  prometheus.Counter
+	notices      *prometheus.CounterVec
 }{}
 
 func initMetrics() {
@@ -55,6 +57,10 @@ func initMetrics() {
 			Namespace: ns, Subsystem: sub, Name: "rejections_dropped_total",
 			Help: "Rejection records dropped because the write-behind buffer was full (the store slow or down).",
 		})
+		metrics.notices = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "notifications_total",
+			Help: "Notification deliveries by channel (email, webhook), event (token.expiring, token.expired, token.rejected) and result (delivered, retried, failed, dropped).",
+		}, []string{"channel", "event", "result"})
 	})
 }
 
@@ -65,7 +71,7 @@ func registerMetrics(reg prometheus.Registerer) {
 	if reg == nil {
 		return
 	}
-	for _, c := range []prometheus.Collector{metrics.requests, metrics.cache, metrics.storeLatency, metrics.storeErrors, metrics.listeners, metrics.usesDropped, metrics.rejsDropped} {
+	for _, c := range []prometheus.Collector{metrics.requests, metrics.cache, metrics.storeLatency, metrics.storeErrors, metrics.listeners, metrics.usesDropped, metrics.rejsDropped, metrics.notices} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -154,3 +160,25 @@ func listenerState(listening bool) {
 		metrics.listeners.Dec()
 	}
 }
+
+// notifyMetrics implements notify.Observer with caddy_tokengate_notifications_total.
+type notifyMetrics struct{}
+
+func (notifyMetrics) count(channel, event, result string) {
+	initMetrics()
+	metrics.notices.WithLabelValues(channel, event, result).Inc()
+}
+
+// Delivered counts a message the channel accepted.
+func (m notifyMetrics) Delivered(channel, event string) { m.count(channel, event, "delivered") }
+
+// Retried counts a failed attempt that will be retried.
+func (m notifyMetrics) Retried(channel, event string) { m.count(channel, event, "retried") }
+
+// Failed counts a message given up on (the next scan may claim it again).
+func (m notifyMetrics) Failed(channel, event string) { m.count(channel, event, "failed") }
+
+// Dropped counts a message not queued because the queue was full.
+func (m notifyMetrics) Dropped(channel, event string) { m.count(channel, event, "dropped") }
+
+var _ notify.Observer = notifyMetrics{}

@@ -32,8 +32,12 @@ type poolKeys struct {
 	cache string // store key plus every cache setting
 }
 
-// sharedStore is one open store, owned by storePool.
-type sharedStore struct{ store token.Store }
+// sharedStore is one open store, owned by storePool, with the route of its
+// stored rejections to the current Notifier.
+type sharedStore struct {
+	store   token.Store
+	notices notifySlot
+}
 
 // Destruct closes the store when the last validator using it is gone.
 func (s *sharedStore) Destruct() error { return s.store.Close() }
@@ -42,6 +46,7 @@ func (s *sharedStore) Destruct() error { return s.store.Close() }
 type shared struct {
 	store     token.Store
 	storeKey  string
+	home      *sharedStore
 	validator *token.Validator
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
@@ -84,7 +89,9 @@ func openShared(storeKey, storeType, location string, vcfg token.ValidatorConfig
 	if err != nil {
 		return nil, err
 	}
-	st := val.(*sharedStore).store
+	home := val.(*sharedStore)
+	st := home.store
+	vcfg.OnRejectionsStored = home.notices.forward
 	vcfg.OnError = func(err error) { logger.Error("token store background write failed", zap.Error(err)) }
 	v, err := token.NewValidator(st, vcfg)
 	if err != nil {
@@ -92,7 +99,7 @@ func openShared(storeKey, storeType, location string, vcfg token.ValidatorConfig
 		return nil, fmt.Errorf("tokengate: starting validator: %w", err)
 	}
 	v.Start()
-	sh := &shared{store: st, storeKey: storeKey, validator: v}
+	sh := &shared{store: st, storeKey: storeKey, home: home, validator: v}
 	if w, ok := st.(token.Watcher); ok {
 		sh.watch(w, v, logger)
 	}

@@ -87,6 +87,7 @@ func (p *Portal) Provision(ctx caddy.Context) error {
 		FeedURL:      p.feedURL,
 		OriginalPath: originalPath,
 		ClientIP:     clientIP,
+		Notices:      app.NotifyTarget,
 		Logger:       ctx.Logger(),
 	})
 	if err != nil {

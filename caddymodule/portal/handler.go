@@ -90,6 +90,10 @@ type Config struct {
 	// RemoteIP (the connection's address); inside Caddy it is Caddy's
 	// client IP, the one tokengate_auth checks the allow-list against.
 	ClientIP func(*http.Request) string
+	// Notices says where a person's expiry warnings and alerts go: the
+	// mail address ("" without mail) and the channels ("email",
+	// "webhook"). Nil means notifications are off.
+	Notices func(owner string) (address string, channels []string)
 }
 
 // Handler serves the token page and its JSON API.
@@ -99,6 +103,7 @@ type Handler struct {
 	feedURL      func(*http.Request) string
 	originalPath func(*http.Request) string
 	clientIP     func(*http.Request) string
+	notices      func(string) (string, []string)
 	log          *zap.Logger
 	now          token.Clock
 	mux          *http.ServeMux
@@ -118,6 +123,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 		feedURL:      cfg.FeedURL,
 		originalPath: cfg.OriginalPath,
 		clientIP:     cfg.ClientIP,
+		notices:      cfg.Notices,
 		log:          cfg.Logger,
 		now:          cfg.Clock,
 	}

@@ -107,6 +107,9 @@ type pageData struct {
 	HistoryPaged  bool   // not the newest events
 	VaultEnabled  bool
 	Vault         []vaultView
+	Notices       noticesView
+	ReplaceID     string // ?replace=<id> of one of the person's tokens: open its Replace
+	ReplaceGone   bool   // ?replace= named no listed token (revoked, or not theirs)
 
 	// Server constants the page states, so that it never disagrees with
 	// the checks behind it.
@@ -199,6 +202,8 @@ func (h *Handler) pageData(r *http.Request, who string) (pageData, error) {
 			d.Expiring = append(d.Expiring, v)
 		}
 	}
+	d.Notices = h.noticesOf(who)
+	d.ReplaceID, d.ReplaceGone = replaceRequest(r, d.Tokens)
 	rs, err := h.svc.Rejections(ctx, who, MaxRejectionsShown)
 	if err != nil {
 		return d, err

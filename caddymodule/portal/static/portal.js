@@ -358,6 +358,23 @@
     }
   });
 
+  // Messages link to <page>?replace=<token id>: open that token's Replace
+  // at once, then drop the parameter so a reload does not repeat it.
+  var replaceTarget = document.querySelector('main[data-replace]');
+  if (replaceTarget) {
+    var rid = replaceTarget.getAttribute('data-replace');
+    var rows = document.querySelectorAll('#tokens tr[data-token-id]');
+    for (var ri = 0; ri < rows.length; ri++) {
+      var rb = rows[ri].getAttribute('data-token-id') === rid ? rows[ri].querySelector('button[data-action="replace"]') : null;
+      if (rb) { replace(rb); break; }
+    }
+  }
+  if (replaceTarget || document.getElementById('replace-gone')) {
+    var q = new URLSearchParams(window.location.search);
+    q.delete('replace');
+    window.history.replaceState(null, '', q.toString() ? '?' + q.toString() : window.location.pathname);
+  }
+
   document.addEventListener('submit', function (e) {
     var f = e.target;
     if (f.id === 'owner-search') {
