@@ -113,4 +113,5 @@ if ! go test -run '^$' -bench . -benchtime 1x -timeout 10m ./... >"$benchlog" 2>
 	exit 1
 fi
 rm -f "$benchlog"
+log "scale test (1M tokens)"; bash .ci/scale.sh
 log "all tests passed"
