@@ -213,7 +213,7 @@ func putEvent(tx *bbolt.Tx, e token.Event) ([]byte, error) {
 	e.ID = int64(seq)
 	b.FillPercent = appendFill // keys ascend (see appendFill)
 	k := binary.BigEndian.AppendUint64(timeKey(e.At), seq)
-	return k, b.Put(k, encodeEvent(e))
+	return k, b.Put(k, encodeEvent(tx, e))
 }
 
 // AddRejections records refused attempts, keeping the newest

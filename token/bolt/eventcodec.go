@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	bbolt "go.etcd.io/bbolt"
+
 	"github.com/tokengate/tokengate/token"
 )
 
@@ -23,29 +25,55 @@ var eventKinds = []token.EventKind{"", token.EventCreate, token.EventRevoke, tok
 const (
 	evActorIsOwner = 1 << iota // the actor is not stored: it is the owner
 	evDetail                   // a detail follows
+	evOfToken                  // owner and label are not stored: they are the token's
 )
 
 // encodeEvent returns the stored form of e (binaryV1): its time and ID are
-// the key's (timeKey + sequence), so the value holds the rest.
-func encodeEvent(e token.Event) []byte {
+// the key's (timeKey + sequence), so the value holds the rest. The owner
+// and label of a token's event are the token's (they never change, and a
+// token is never deleted): they are stored only when they differ from
+// those of the token e.TokenID names in tx.
+func encodeEvent(tx *bbolt.Tx, e token.Event) []byte {
 	flags := flagIf(e.Actor == e.Owner, evActorIsOwner) | flagIf(e.Detail != "", evDetail)
+	if e.TokenID != "" {
+		if owner, label, ok := ownerLabel(tx, e.TokenID); ok && owner == e.Owner && label == e.Label {
+			flags |= evOfToken
+		}
+	}
 	x := encoder{b: make([]byte, 0, 64)}
 	x.b = append(x.b, binaryV1)
 	x.uvarint(flags)
 	writeKind(&x, string(e.Kind), eventKinds)
-	x.str(e.Owner)
+	x.str(e.TokenID)
+	if flags&evOfToken == 0 {
+		x.str(e.Owner)
+		x.str(e.Label)
+	}
 	if flags&evActorIsOwner == 0 {
 		x.str(e.Actor)
 	}
-	x.str(e.TokenID)
-	x.str(e.Label)
 	ifSet(flags&evDetail, x.str, e.Detail)
 	return x.b
 }
 
+// ownerLabel returns the owner and label of the token id, reading no more
+// of a binary record than those.
+func ownerLabel(tx *bbolt.Tx, id string) (owner, label string, ok bool) {
+	v := tx.Bucket(bTokens).Get([]byte(id))
+	if len(v) > 0 && v[0] == binaryV1 {
+		d := decoder{b: v[1:]}
+		d.uvarint()
+		owner, label = d.str(), d.str()
+		return owner, label, d.err == nil
+	}
+	r, err := decodeRecord([]byte(id), v)
+	return r.Owner, r.Label, v != nil && err == nil
+}
+
 // decodeEvent decodes the value v of the event with key k (timeKey +
-// sequence), JSON or binary.
-func decodeEvent(k, v []byte) (token.Event, error) {
+// sequence), JSON or binary, reading its token in tx when the value does
+// not hold the owner and label.
+func decodeEvent(tx *bbolt.Tx, k, v []byte) (token.Event, error) {
 	if len(v) > 0 && v[0] == '{' {
 		var r eventRecord
 		if err := json.Unmarshal(v, &r); err != nil {
@@ -63,15 +91,26 @@ func decodeEvent(k, v []byte) (token.Event, error) {
 	d := decoder{b: v[1:]}
 	flags := d.uvarint()
 	e.Kind = token.EventKind(readKind(&d, eventKinds))
-	e.Owner = d.str()
+	e.TokenID = d.str()
+	if flags&evOfToken == 0 {
+		e.Owner, e.Label = d.str(), d.str()
+	}
 	e.Actor = e.Owner
 	if flags&evActorIsOwner == 0 {
 		e.Actor = d.str()
 	}
-	e.TokenID, e.Label = d.str(), d.str()
 	e.Detail = optional(flags&evDetail, d.str)
 	if err := d.done(); err != nil {
 		return token.Event{}, fmt.Errorf("decoding event %d: %w", e.ID, err)
+	}
+	if flags&evOfToken != 0 {
+		var ok bool
+		if e.Owner, e.Label, ok = ownerLabel(tx, e.TokenID); !ok {
+			return token.Event{}, fmt.Errorf("decoding event %d: its token %s is missing", e.ID, e.TokenID)
+		}
+		if flags&evActorIsOwner != 0 {
+			e.Actor = e.Owner
+		}
 	}
 	return e, nil
 }

@@ -51,11 +51,11 @@ func checkFormat(tx *bbolt.Tx, fresh bool) (bool, error) {
 // new, or not safely convertible: every form decodes).
 type conversion struct {
 	bucket  []byte
-	convert func(k, v []byte) (nv []byte, ok bool)
+	convert func(tx *bbolt.Tx, k, v []byte) (nv []byte, ok bool)
 }
 
 var conversions = []conversion{
-	{bTokens, func(k, v []byte) ([]byte, bool) {
+	{bTokens, func(tx *bbolt.Tx, k, v []byte) ([]byte, bool) {
 		if len(v) == 0 || v[0] != '{' {
 			return nil, false
 		}
@@ -66,17 +66,17 @@ var conversions = []conversion{
 		nv, err := encodeRecord(r)
 		return nv, err == nil
 	}},
-	{bEvents, func(k, v []byte) ([]byte, bool) {
+	{bEvents, func(tx *bbolt.Tx, k, v []byte) ([]byte, bool) {
 		if len(v) == 0 || v[0] != '{' || len(k) != eventKeyLen {
 			return nil, false
 		}
-		e, err := decodeEvent(k, v)
+		e, err := decodeEvent(tx, k, v)
 		if err != nil || uint64(e.ID) != binary.BigEndian.Uint64(k[12:]) || !bytes.Equal(timeKey(e.At), k[:12]) {
 			return nil, false // the binary form takes time and id from the key
 		}
-		return encodeEvent(e), true
+		return encodeEvent(tx, e), true
 	}},
-	{bRejections, func(k, v []byte) ([]byte, bool) {
+	{bRejections, func(tx *bbolt.Tx, k, v []byte) ([]byte, bool) {
 		if len(v) == 0 || v[0] != '{' {
 			return nil, false
 		}
@@ -87,7 +87,7 @@ var conversions = []conversion{
 		}
 		return encodeRejection(r), true
 	}},
-	{bDigests, func(_, v []byte) ([]byte, bool) {
+	{bDigests, func(_ *bbolt.Tx, _, v []byte) ([]byte, bool) {
 		if len(v) == 0 || v[0] == 0 || !isHex(string(v)) {
 			return nil, false
 		}
@@ -104,7 +104,7 @@ func migrate(db *bbolt.DB, batch int) error {
 		for done := false; !done; {
 			err := db.Update(func(tx *bbolt.Tx) error {
 				var err error
-				after, done, err = migrateBatchOf(tx.Bucket(c.bucket), c.convert, after, batch)
+				after, done, err = migrateBatchOf(tx, c, after, batch)
 				return err
 			})
 			if err != nil {
@@ -117,10 +117,11 @@ func migrate(db *bbolt.DB, batch int) error {
 	})
 }
 
-// migrateBatchOf converts up to batch values of b with keys after
+// migrateBatchOf converts up to batch values of conv.bucket with keys after
 // after (from the first when nil); it returns the last key it looked at and
 // whether the bucket is done.
-func migrateBatchOf(b *bbolt.Bucket, convert func(k, v []byte) ([]byte, bool), after []byte, batch int) ([]byte, bool, error) {
+func migrateBatchOf(tx *bbolt.Tx, conv conversion, after []byte, batch int) ([]byte, bool, error) {
+	b := tx.Bucket(conv.bucket)
 	type kv struct{ k, v []byte }
 	var out []kv
 	c := b.Cursor()
@@ -133,7 +134,7 @@ func migrateBatchOf(b *bbolt.Bucket, convert func(k, v []byte) ([]byte, bool), a
 	for scanned := 0; k != nil && len(out) < batch && scanned < 10*batch; k, v = c.Next() {
 		scanned++
 		after = bytes.Clone(k)
-		if nv, ok := convert(k, v); ok {
+		if nv, ok := conv.convert(tx, k, v); ok {
 			out = append(out, kv{after, nv})
 		}
 	}

@@ -38,7 +38,7 @@ func ensureEventOwners(tx *bbolt.Tx) error {
 		return fmt.Errorf("creating bucket %s: %w", bEventOwners, err)
 	}
 	return tx.Bucket(bEvents).ForEach(func(k, v []byte) error {
-		e, err := decodeEvent(k, v)
+		e, err := decodeEvent(tx, k, v)
 		if err != nil {
 			return err
 		}
@@ -147,7 +147,7 @@ func (s *Store) HistoryPage(ctx context.Context, owner string, limit int, before
 					return fmt.Errorf("history owner index names a missing event")
 				}
 			}
-			e, err := decodeEvent(k, v)
+			e, err := decodeEvent(tx, k, v)
 			if err != nil {
 				return err
 			}

@@ -76,11 +76,11 @@ func TestRestrictionsFormat(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatalf("closing: %v", err)
 	}
-	// version, flags (actor is owner, detail), kind create, owner, token
-	// id, label, detail; the time and id are the key's.
+	// version, flags (actor is owner, detail, owner and label are the
+	// token's), kind create, token id, detail; the time and id are the key's.
 	wantEvents := []string{
-		"0103010a616c6963650472310e67617465776179a401" + hex.EncodeToString([]byte("allowed IPs: 203.0.113.0/24, 198.51.100.7, 2001:db8::/48; scopes: issues, worklogs")),
-		"0101010a616c6963650470310a706c61696e",
+		"010701047231a401" + hex.EncodeToString([]byte("allowed IPs: 203.0.113.0/24, 198.51.100.7, 2001:db8::/48; scopes: issues, worklogs")),
+		"010501047031",
 	}
 	if !slices.Equal(events, wantEvents) {
 		t.Errorf("stored events\n got %q\nwant %q", events, wantEvents)
