@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -23,10 +25,10 @@ func init() {
 
 // Admin API routes, on Caddy's admin endpoint (default localhost:2019):
 //
-//	GET    /tokengate/tokens?owner=&limit=&cursor=  AdminTokenList (by id; next_cursor "" on the last page)
+//	GET    /tokengate/tokens?owner=&limit=&cursor=  AdminTokenList (by id; next_cursor "" on the last page; total)
 //	DELETE /tokengate/tokens/{id}                   AdminRevoked
 //	POST   /tokengate/revoke-user                   {"owner":"bob"} → {"revoked":N}
-//	POST   /tokengate/cap-lifetime                  {"max_lifetime":"90d"} → {"changed":N,"expires_by":…}
+//	POST   /tokengate/cap-lifetime                  {"max_lifetime":"90d"} → {"changed":N,"expires_by":…} (in batches; progress in the log)
 //	POST   /tokengate/import                        text/csv body (owner,label,token) → {"imported":N}
 //	GET    /tokengate/history?owner=&limit=&cursor= AdminHistory (newest first)
 //
@@ -140,11 +142,23 @@ func (a *AdminAPI) list(q adminReq) error {
 	if err != nil {
 		return apiErr(http.StatusBadRequest, "%v", err)
 	}
-	p, err := q.svc.AdminListPage(q.r.Context(), q.actor, v.Get("owner"), v.Get("cursor"), limit)
+	p, total, err := listWithTotal(q.r.Context(), q.svc, q.actor, v.Get("owner"), v.Get("cursor"), limit)
 	if err != nil {
 		return a.fail(q, "list", err)
 	}
-	return writeAdminJSON(q.w, adminTokenList(p, q.svc.Now()))
+	return writeAdminJSON(q.w, adminTokenList(p, total, q.svc.Now()))
+}
+
+// listWithTotal reads one page of tokens and, for the first page (cursor
+// ""), how many match the owner filter in all, from a count query; nil on
+// later pages.
+func listWithTotal(ctx context.Context, svc *token.Service, actor token.Actor, owner, cursor string, limit int) (token.Page[token.Token], *int, error) {
+	p, err := svc.AdminListPage(ctx, actor, owner, cursor, limit)
+	if err != nil || cursor != "" {
+		return p, nil, err
+	}
+	total, err := svc.AdminCountTokens(ctx, actor, owner)
+	return p, &total, err
 }
 
 func (a *AdminAPI) revoke(q adminReq) error {
@@ -187,13 +201,37 @@ func (a *AdminAPI) capLifetime(q adminReq) error {
 	if err != nil {
 		return apiErr(http.StatusBadRequest, "max_lifetime: %v", err)
 	}
-	n, err := q.svc.CapLifetime(q.r.Context(), q.actor, d)
+	fields := []zap.Field{zap.String("action", "cap_lifetime"), zap.String("actor", q.actor.Name()),
+		zap.String("max_lifetime", token.FormatLifetime(d))}
+	r, err := q.svc.CapLifetimeWith(q.r.Context(), q.actor, d, token.CapOptions{Progress: CapProgressLogger(a.log, fields...)})
 	if err != nil {
+		if r.Changed > 0 {
+			a.log.Warn("token lifetime cap interrupted; run it again to finish", append(fields, zap.Int("changed", r.Changed), zap.Error(err))...)
+		}
 		return a.fail(q, "cap_lifetime", err)
 	}
-	a.log.Info("token lifetime capped", zap.String("action", "cap_lifetime"), zap.String("actor", q.actor.Name()),
-		zap.String("max_lifetime", token.FormatLifetime(d)), zap.Int("changed", n))
-	return writeAdminJSON(q.w, AdminCount{Changed: intp(n), ExpiresBy: adminTime(q.svc.Now().Add(d))})
+	a.log.Info("token lifetime capped", append(fields, zap.Int("changed", r.Changed))...)
+	return writeAdminJSON(q.w, AdminCount{Changed: intp(r.Changed), ExpiresBy: adminTime(r.ExpiresBy)})
+}
+
+// CapProgressInterval is the least time between two progress lines of a
+// cap run in the log (the first batch is always logged).
+const CapProgressInterval = time.Second
+
+// CapProgressLogger returns a token.CapOptions.Progress that logs a cap
+// run's progress at info with fields: after the first batch, then at most
+// once per CapProgressInterval. The token page's cap action uses it too.
+func CapProgressLogger(log *zap.Logger, fields ...zap.Field) func(token.CapProgress) {
+	var last time.Time
+	return func(p token.CapProgress) {
+		if p.Batches > 1 && time.Since(last) < CapProgressInterval {
+			return
+		}
+		last = time.Now()
+		log.Info("token lifetime cap in progress", append(fields, zap.Int("changed", p.Changed),
+			zap.Int("batches", p.Batches), zap.Int("unrevoked_tokens", p.Total),
+			zap.String("expires_by", adminTime(p.ExpiresBy)))...)
+	}
 }
 
 func (a *AdminAPI) importCSV(q adminReq) error {

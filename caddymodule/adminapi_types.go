@@ -40,10 +40,14 @@ type AdminEvent struct {
 	Detail  string `json:"detail,omitempty"`
 }
 
-// AdminTokenList is GET /tokengate/tokens.
+// AdminTokenList is GET /tokengate/tokens. Total, on the first page (no
+// cursor) only, is how many unrevoked tokens match the owner filter in all
+// pages together, from a count query (a client paging through a million
+// tokens does not count them again on every page).
 type AdminTokenList struct {
 	Tokens     []AdminToken `json:"tokens"`
 	NextCursor string       `json:"next_cursor"`
+	Total      *int         `json:"total,omitempty"`
 }
 
 // AdminHistory is GET /tokengate/history.
@@ -98,8 +102,8 @@ func adminTokenOf(t token.Token, now time.Time) AdminToken {
 	}
 }
 
-func adminTokenList(p token.Page[token.Token], now time.Time) AdminTokenList {
-	out := AdminTokenList{Tokens: make([]AdminToken, 0, len(p.Items)), NextCursor: p.Next}
+func adminTokenList(p token.Page[token.Token], total *int, now time.Time) AdminTokenList {
+	out := AdminTokenList{Tokens: make([]AdminToken, 0, len(p.Items)), NextCursor: p.Next, Total: total}
 	for _, t := range p.Items {
 		out.Tokens = append(out.Tokens, adminTokenOf(t, now))
 	}

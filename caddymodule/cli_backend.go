@@ -26,7 +26,9 @@ type tokensBackend interface {
 	list(ctx context.Context, owner, cursor string, limit int) (AdminTokenList, error)
 	revoke(ctx context.Context, id string) (AdminRevoked, error)
 	revokeUser(ctx context.Context, owner string) (AdminCount, error)
-	capLifetime(ctx context.Context, lifetime string) (AdminCount, error)
+	// capLifetime reports every committed batch to progress when it runs
+	// here (direct); the admin API logs them in the instance's log instead.
+	capLifetime(ctx context.Context, lifetime string, progress func(token.CapProgress)) (AdminCount, error)
 	importCSV(ctx context.Context, csv []byte) (AdminCount, error)
 	history(ctx context.Context, owner, cursor string, limit int) (AdminHistory, error)
 	// describe names the path taken, for the one line on stderr.
@@ -123,7 +125,7 @@ func (b *apiBackend) revokeUser(_ context.Context, owner string) (out AdminCount
 	return out, b.do(http.MethodPost, "/tokengate/revoke-user", "application/json", body, &out)
 }
 
-func (b *apiBackend) capLifetime(_ context.Context, lifetime string) (out AdminCount, err error) {
+func (b *apiBackend) capLifetime(_ context.Context, lifetime string, _ func(token.CapProgress)) (out AdminCount, err error) {
 	body, _ := json.Marshal(AdminCapRequest{MaxLifetime: lifetime})
 	return out, b.do(http.MethodPost, "/tokengate/cap-lifetime", "application/json", body, &out)
 }
@@ -158,8 +160,8 @@ func direct(err error) error {
 }
 
 func (b *directBackend) list(ctx context.Context, owner, cursor string, limit int) (AdminTokenList, error) {
-	p, err := b.svc.AdminListPage(ctx, b.actor, owner, cursor, limit)
-	return adminTokenList(p, b.svc.Now()), direct(err)
+	p, total, err := listWithTotal(ctx, b.svc, b.actor, owner, cursor, limit)
+	return adminTokenList(p, total, b.svc.Now()), direct(err)
 }
 
 func (b *directBackend) revoke(ctx context.Context, id string) (AdminRevoked, error) {
@@ -172,13 +174,13 @@ func (b *directBackend) revokeUser(ctx context.Context, owner string) (AdminCoun
 	return AdminCount{Revoked: intp(n)}, direct(err)
 }
 
-func (b *directBackend) capLifetime(ctx context.Context, lifetime string) (AdminCount, error) {
+func (b *directBackend) capLifetime(ctx context.Context, lifetime string, progress func(token.CapProgress)) (AdminCount, error) {
 	d, err := token.ParseLifetime(lifetime)
 	if err != nil {
 		return AdminCount{}, fmt.Errorf("max lifetime: %w", err)
 	}
-	n, err := b.svc.CapLifetime(ctx, b.actor, d)
-	return AdminCount{Changed: intp(n), ExpiresBy: adminTime(b.svc.Now().Add(d))}, direct(err)
+	r, err := b.svc.CapLifetimeWith(ctx, b.actor, d, token.CapOptions{Progress: progress})
+	return AdminCount{Changed: intp(r.Changed), ExpiresBy: adminTime(r.ExpiresBy)}, direct(err)
 }
 
 func (b *directBackend) importCSV(ctx context.Context, csv []byte) (AdminCount, error) {

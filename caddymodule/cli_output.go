@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tokengate/tokengate/token"
 )
 
 // The tokens subcommands: each asks its backend and prints a table, or
@@ -34,12 +36,15 @@ func pageFlags(cmd *cobra.Command) (owner, cursor string, limit int) {
 // runList streams every page from --cursor on (--limit is the page size):
 // each page is printed as it arrives (a table per page, or the tokens of a
 // streamed {"tokens":[…],"next_cursor":""} object with --json), so memory
-// stays flat however many tokens there are.
+// stays flat however many tokens there are. Without --cursor, the last
+// line on stderr is the count of unrevoked tokens matching --owner ("N
+// tokens"), from the store's count query at the first page.
 func runList(ctx context.Context, cmd *cobra.Command, b tokensBackend, _ []string) error {
 	owner, cursor, limit := pageFlags(cmd)
 	w := cmd.OutOrStdout()
 	js := wantJSON(cmd)
 	n := 0
+	var total *int
 	for first := true; first || cursor != ""; first = false {
 		out, err := b.list(ctx, owner, cursor, limit)
 		if err != nil {
@@ -56,6 +61,9 @@ func runList(ctx context.Context, cmd *cobra.Command, b tokensBackend, _ []strin
 		if err != nil {
 			return err
 		}
+		if first {
+			total = out.Total
+		}
 		n += len(out.Tokens)
 		cursor = out.NextCursor
 	}
@@ -63,6 +71,9 @@ func runList(ctx context.Context, cmd *cobra.Command, b tokensBackend, _ []strin
 		if _, err := io.WriteString(w, "],\"next_cursor\":\"\"}\n"); err != nil {
 			return err
 		}
+	}
+	if total != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "%d tokens\n", *total)
 	}
 	if n == 0 {
 		return errNothing
@@ -160,9 +171,19 @@ func runRevokeUser(ctx context.Context, cmd *cobra.Command, b tokensBackend, arg
 	return err
 }
 
+// runCapLifetime caps in batches; run directly, it prints a progress line
+// on stderr after every committed batch (through the admin API, the
+// instance logs them). Interrupted, it says how many were capped: running
+// it again finishes the job.
 func runCapLifetime(ctx context.Context, cmd *cobra.Command, b tokensBackend, args []string) error {
-	out, err := b.capLifetime(ctx, args[0])
+	errw := cmd.ErrOrStderr()
+	out, err := b.capLifetime(ctx, args[0], func(p token.CapProgress) {
+		fmt.Fprintf(errw, "capped %d of %d unrevoked tokens so far (batch %d)\n", p.Changed, p.Total, p.Batches)
+	})
 	if err != nil {
+		if out.Changed != nil && *out.Changed > 0 {
+			fmt.Fprintf(errw, "interrupted after capping %d tokens; run cap-lifetime again to finish\n", *out.Changed)
+		}
 		return err
 	}
 	if wantJSON(cmd) {

@@ -174,32 +174,6 @@ func (s *Service) AdminRevokeOwner(ctx context.Context, actor Actor, owner strin
 	return len(ts), nil
 }
 
-// CapLifetime applies a maximum lifetime to existing tokens: every unrevoked
-// token that would live longer than now+limit (never-expiring ones included)
-// now expires at now+limit; shorter-lived tokens are left alone. limit must
-// be positive and at most MaxCapLifetime (see ParseLifetime). It returns how
-// many tokens changed.
-func (s *Service) CapLifetime(ctx context.Context, actor Actor, limit time.Duration) (int, error) {
-	if err := s.authorize(actor, "cap token lifetimes"); err != nil {
-		return 0, err
-	}
-	if limit <= 0 || limit > MaxCapLifetime {
-		return 0, inputErr(ErrInvalidInput, fmt.Sprintf("lifetime must be positive and at most %s, got %s",
-			FormatLifetime(MaxCapLifetime), limit))
-	}
-	now := s.Now().Truncate(time.Microsecond)
-	ts, err := s.store.CapExpiry(ctx, now.Add(limit), actor.Name(), now)
-	if err != nil {
-		return 0, fmt.Errorf("capping token lifetime to %s: %w", FormatLifetime(limit), err)
-	}
-	if s.inv != nil {
-		for _, t := range ts {
-			s.inv.Changed(t.Digest)
-		}
-	}
-	return len(ts), nil
-}
-
 // History returns the newest limit (0: DefaultPageSize, at most
 // MaxHistoryLimit) history events, of owner or of all when "".
 func (s *Service) History(ctx context.Context, actor Actor, owner string, limit int) ([]Event, error) {

@@ -37,11 +37,24 @@ type Store interface {
 	// event each) and returns them; none is not an error.
 	RevokeOwner(ctx context.Context, owner, by string, at time.Time) ([]Token, error)
 
-	// CapExpiry sets ExpiresAt = limit on every unrevoked token whose ExpiresAt
-	// is zero or later than limit, records one EventCap per changed token
-	// (actor = by) and returns the changed tokens. Shorter-lived tokens are
-	// left alone.
-	CapExpiry(ctx context.Context, limit time.Time, by string, at time.Time) ([]Token, error)
+	// CapExpiry caps one batch: of the next batch (> 0) tokens in ID order
+	// (bytewise) with IDs greater than after ("" for the first batch), it
+	// sets ExpiresAt = limit on every unrevoked one whose ExpiresAt is zero
+	// or later than limit and records one EventCap each (actor = by, At =
+	// at, Detail "expires_at <limit>, was <old expiry or never>", times in
+	// RFC 3339 UTC), all in one transaction, and returns the digests of the
+	// changed tokens. Shorter-lived tokens are left alone; a store may skip
+	// revoked tokens without counting them. next is the ID to pass as after
+	// for the following batch, "" when no token follows. Memory and
+	// transaction size are bounded by batch, not by the number of tokens.
+	// Shared stores tell other instances (see Watcher) in the same
+	// transaction. An after that cannot be a token ID (see CheckListCursor)
+	// wraps ErrInvalidInput.
+	CapExpiry(ctx context.Context, limit time.Time, by string, at time.Time, after string, batch int) (changed []Digest, next string, err error)
+
+	// CountTokens returns how many unrevoked tokens (expired ones included)
+	// owner has, or all owners together when owner is "", without loading them.
+	CountTokens(ctx context.Context, owner string) (int, error)
 
 	// Import inserts legacy tokens (zero CreatedAt and ExpiresAt) with one
 	// EventImport each (actor = by, At = at), all or nothing. A digest that

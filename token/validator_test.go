@@ -228,7 +228,7 @@ func TestInvalidations(t *testing.T) {
 
 	// Changed: the expiry was capped in the store; the next request sees it.
 	limit := e.clock.Now().Add(time.Hour)
-	if _, err := e.store.CapExpiry(e.ctx, limit, "admin", e.clock.Now()); err != nil {
+	if _, _, err := e.store.CapExpiry(e.ctx, limit, "admin", e.clock.Now(), "", 100); err != nil {
 		t.Fatal(err)
 	}
 	e.v.Changed(tok.Digest)

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tokengate/tokengate/caddymodule"
 	"github.com/tokengate/tokengate/token"
 )
 
@@ -142,7 +143,9 @@ func ownerParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 
 // adminListTokens answers one page (limit ≤ token.MaxHistoryLimit,
 // default token.DefaultPageSize) of the unrevoked tokens, by id, after
-// cursor; next_cursor is "" on the last page.
+// cursor; next_cursor is "" on the last page. The first page (no cursor)
+// also has total: how many unrevoked tokens match the owner filter, from a
+// count query.
 func (h *Handler) adminListTokens(w http.ResponseWriter, r *http.Request, who string) {
 	owner, ok := ownerParam(w, r)
 	if !ok {
@@ -158,7 +161,16 @@ func (h *Handler) adminListTokens(w http.ResponseWriter, r *http.Request, who st
 		h.serviceError(w, r, "admin_list", who, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tokens": toAPIList(p.Items, h.now(), true), "next_cursor": p.Next})
+	out := map[string]any{"tokens": toAPIList(p.Items, h.now(), true), "next_cursor": p.Next}
+	if r.URL.Query().Get("cursor") == "" {
+		total, err := h.svc.AdminCountTokens(r.Context(), token.Person(who), owner)
+		if err != nil {
+			h.serviceError(w, r, "admin_list", who, err)
+			return
+		}
+		out["total"] = total
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (h *Handler) adminRevokeToken(w http.ResponseWriter, r *http.Request, who string) {
@@ -241,14 +253,19 @@ func (h *Handler) adminCap(w http.ResponseWriter, r *http.Request, who string) {
 		writeError(w, http.StatusBadRequest, "max_lifetime: "+err.Error())
 		return
 	}
-	n, err := h.svc.CapLifetime(r.Context(), token.Person(who), limit)
+	fields := []zap.Field{zap.String("action", "admin_cap"), zap.String("identity", who),
+		zap.String("max_lifetime", token.FormatLifetime(limit))}
+	res, err := h.svc.CapLifetimeWith(r.Context(), token.Person(who), limit,
+		token.CapOptions{Progress: caddymodule.CapProgressLogger(h.log, fields...)})
 	if err != nil {
+		if res.Changed > 0 {
+			h.log.Warn("token lifetime cap interrupted; run it again to finish", append(fields, zap.Int("changed", res.Changed), zap.Error(err))...)
+		}
 		h.serviceError(w, r, "admin_cap", who, err)
 		return
 	}
-	h.log.Info("token lifetime capped", zap.String("action", "admin_cap"), zap.String("identity", who),
-		zap.String("max_lifetime", token.FormatLifetime(limit)), zap.Int("changed", n))
-	writeJSON(w, http.StatusOK, map[string]int{"changed": n})
+	h.log.Info("token lifetime capped", append(fields, zap.Int("changed", res.Changed))...)
+	writeJSON(w, http.StatusOK, map[string]any{"changed": res.Changed, "expires_by": rfc3339(res.ExpiresBy)})
 }
 
 // MaxCapLifetime is the longest lifetime the cap action accepts.

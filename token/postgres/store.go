@@ -10,9 +10,9 @@
 // them, so it is delivered if and only if the change commits. Payloads:
 //
 //	r:<digest hex>   the token with this SHA-256 digest was revoked (Revoke, RevokeOwner)
-//	c:<digest hex>   the token's expiry changed (CapExpiry, up to 100 tokens)
+//	c:<digest hex>   the token's expiry changed (a CapExpiry batch of up to 100 tokens)
 //	v:<owner>        the owner's vault secrets changed (PutVaultSecret, DeleteVaultSecret)
-//	flush            drop every cached result (Import; CapExpiry of more than 100 tokens;
+//	flush            drop every cached result (Import; a CapExpiry batch of more than 100 tokens;
 //	                 a vault change of an owner longer than 1000 bytes)
 //
 // <digest hex> is the 64-character lower-case hex digest; a digest is not a

@@ -65,7 +65,7 @@ func TestInputErrors(t *testing.T) {
 		{"Revoke without by", "by", func() error { _, err := s.Revoke(ctx, good.ID, "", "", now); return err }()},
 		{"Revoke without time", "time", func() error { _, err := s.Revoke(ctx, good.ID, "", "bob", time.Time{}); return err }()},
 		{"RevokeOwner without owner", "owner", func() error { _, err := s.RevokeOwner(ctx, "", "bob", now); return err }()},
-		{"CapExpiry without limit", "limit", func() error { _, err := s.CapExpiry(ctx, time.Time{}, "bob", now); return err }()},
+		{"CapExpiry without limit", "limit", func() error { _, _, err := s.CapExpiry(ctx, time.Time{}, "bob", now, "", 1); return err }()},
 		{"Import of a dated token", "row 1", s.Import(ctx, []token.Token{dated}, "bob", now)},
 		{"History with limit 0", "limit", func() error { _, err := s.History(ctx, "", 0); return err }()},
 		{"AddRejections without reason", "reason", s.AddRejections(ctx, []token.Rejection{{Owner: "a", TokenID: "x", At: now}})},

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/tokengate/tokengate/token"
 )
@@ -19,10 +18,6 @@ import (
 // (pg_advisory_xact_lock(int, int)) that makes Create's limit check atomic.
 // The two-key form never collides with tern's single bigint key.
 const ownerLockClass = 0x746b67 // "tkg"
-
-// notifyBatchMax is the number of changed tokens above which CapExpiry sends
-// one "flush" instead of one "c:" notification per token.
-const notifyBatchMax = 100
 
 // duplicate maps a unique violation to token.ErrDuplicate; other errors are
 // returned unchanged.
@@ -222,69 +217,6 @@ func (s *Store) RevokeOwner(ctx context.Context, owner, by string, at time.Time)
 	}
 	slices.SortFunc(gone, token.CompareListOrder)
 	return gone, nil
-}
-
-// CapExpiry shortens the lifetime of long-lived unrevoked tokens; see
-// token.Store. The event detail records the previous expiry.
-func (s *Store) CapExpiry(ctx context.Context, limit time.Time, by string, at time.Time) ([]token.Token, error) {
-	switch {
-	case limit.IsZero():
-		return nil, invalid("cap expiry", "the expiry limit must be set")
-	case strings.TrimSpace(by) == "":
-		return nil, invalid("cap expiry", "by (who caps) must not be empty")
-	case at.IsZero():
-		return nil, invalid("cap expiry", "the time of the change must be set")
-	}
-	var changed []token.Token
-	err := s.inTx(ctx, "cap expiry", func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `WITH old AS (
-				SELECT id, expires_at FROM tokens
-				WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)
-				FOR UPDATE)
-			UPDATE tokens t SET expires_at = $1 FROM old WHERE t.id = old.id
-			RETURNING t.id, t.owner, t.label, t.digest, t.hint, t.created_at, t.expires_at, t.revoked_at,
-				t.revoked_by, t.last_used_at, t.last_used_ip, t.last_used_agent, t.allowed_ips, t.scopes,
-				old.expires_at`, ts(limit))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		var events []token.Event
-		for rows.Next() {
-			var was pgtype.Timestamptz
-			t, err := scanToken(rows, &was)
-			if err != nil {
-				return err
-			}
-			prev := "never"
-			if was.Valid {
-				prev = was.Time.UTC().Format(time.RFC3339)
-			}
-			changed = append(changed, t)
-			events = append(events, token.Event{At: at, Kind: token.EventCap, Actor: by, Owner: t.Owner,
-				TokenID: t.ID, Label: t.Label,
-				Detail: fmt.Sprintf("expires_at %s, was %s", limit.UTC().Format(time.RFC3339), prev)})
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		payloads := []string{PayloadFlush}
-		if len(changed) <= notifyBatchMax {
-			payloads = payloads[:0]
-			for _, t := range changed {
-				payloads = append(payloads, PayloadChanged+t.Digest.String())
-			}
-		}
-		if err := notify(ctx, tx, payloads); err != nil {
-			return err
-		}
-		return insertEvents(ctx, tx, events)
-	})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(changed, token.CompareListOrder)
-	return changed, nil
 }
 
 // Import inserts legacy tokens, all or nothing, and notifies "flush" (cached

@@ -63,7 +63,7 @@ func BenchmarkWatchLatency(bm *testing.B) {
 }
 
 // TestWatchPayloads checks what each kind of change sends: RevokeOwner one
-// revocation per token, CapExpiry one change per token (a flush above 100),
+// revocation per token, CapExpiry one change per token (a flush for a batch above 100),
 // Import a flush; Create nothing.
 func TestWatchPayloads(t *testing.T) {
 	s, _ := fresh(t, postgres.Options{})
@@ -80,7 +80,7 @@ func TestWatchPayloads(t *testing.T) {
 	if err := s.Create(ctx, longLived, 0); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	if _, err := s.CapExpiry(ctx, now.Add(100*24*time.Hour), "admin", now); err != nil {
+	if _, _, err := s.CapExpiry(ctx, now.Add(100*24*time.Hour), "admin", now, "", token.DefaultCapBatch); err != nil {
 		t.Fatalf("CapExpiry: %v", err)
 	}
 	inv.expect(t, "changed", longLived.Digest)
@@ -113,7 +113,7 @@ func TestWatchPayloads(t *testing.T) {
 		t.Fatalf("Import: %v", err)
 	}
 	inv.expect(t, "flush", token.Digest{})
-	changed, err := s.CapExpiry(ctx, now.Add(50*24*time.Hour), "admin", now)
+	changed, _, err := s.CapExpiry(ctx, now.Add(50*24*time.Hour), "admin", now, "", token.DefaultCapBatch)
 	if err != nil || len(changed) != 102 {
 		t.Fatalf("CapExpiry = %d tokens, %v; want 102", len(changed), err)
 	}

@@ -42,7 +42,7 @@ func testDigests(e *env) {
 	if !since[legacy.Digest] {
 		e.t.Errorf("Digests(cursor before import) misses the imported token")
 	}
-	if _, err := e.s.CapExpiry(e.ctx, e.at(3), "admin", e.at(3)); err != nil {
+	if _, err := e.capAll(e.at(3), "admin", e.at(3)); err != nil {
 		e.t.Fatalf("CapExpiry: %v", err)
 	}
 

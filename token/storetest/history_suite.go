@@ -164,7 +164,7 @@ func testHistory(e *env) {
 	e.mustCreate(c, 0)
 	e.mustRevoke(a.ID, "alice", "alice", e.at(-3*time.Hour))
 	e.mustRevoke(b.ID, "", "carol", e.at(-2*time.Hour))
-	if _, err := e.s.CapExpiry(e.ctx, e.at(30*day), "carol", e.at(-time.Hour)); err != nil {
+	if _, err := e.capAll(e.at(30*day), "carol", e.at(-time.Hour)); err != nil {
 		t.Fatalf("CapExpiry: %v", err)
 	}
 	// Recorded last but dated first: History orders by At, not by insertion.

@@ -24,7 +24,7 @@ func testCapExpiry(e *env) {
 	e.mustImport([]token.Token{legacy}, "admin", e.at(-time.Hour))
 
 	at := e.at(0)
-	got, err := e.s.CapExpiry(e.ctx, limit, "carol", at)
+	got, err := e.capAll(limit, "carol", at)
 	if err != nil {
 		t.Fatalf("CapExpiry: %v", err)
 	}
@@ -65,7 +65,7 @@ func testCapExpiry(e *env) {
 
 	// Raising the limit later lengthens nothing.
 	before := len(e.history("", 100))
-	got, err = e.s.CapExpiry(e.ctx, e.at(60*day), "carol", e.at(time.Minute))
+	got, err = e.capAll(e.at(60*day), "carol", e.at(time.Minute))
 	if err != nil || len(got) != 0 {
 		t.Errorf("second CapExpiry with a later limit = %d tokens, %v; want none, nil", len(got), err)
 	}
@@ -77,7 +77,7 @@ func testCapExpiry(e *env) {
 	}
 
 	// A shorter limit caps again, now also the formerly shorter-lived token.
-	got, err = e.s.CapExpiry(e.ctx, e.at(5*day), "carol", e.at(2*time.Minute))
+	got, err = e.capAll(e.at(5*day), "carol", e.at(2*time.Minute))
 	if err != nil {
 		t.Fatalf("CapExpiry(+5d): %v", err)
 	}

@@ -124,7 +124,7 @@ func testRestrictionsLifecycle(e *env) {
 
 	// CapExpiry returns and keeps the restrictions.
 	limit := e.at(5 * day)
-	changed, err := e.s.CapExpiry(e.ctx, limit, "carol", e.at(0))
+	changed, err := e.capAll(limit, "carol", e.at(0))
 	if err != nil {
 		t.Fatalf("CapExpiry: %v", err)
 	}

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) token.Store) {
 		{"RevokeAdmin", testRevokeAdmin},
 		{"RevokeOwner", testRevokeOwner},
 		{"CapExpiry", testCapExpiry},
+		{"CapBatches", testCapBatches}, {"CapInterrupted", testCapInterrupted}, {"CapInput", testCapInput}, {"CountTokens", testCountTokens},
 		{"Import", testImport},
 		{"HasLegacy", testHasLegacy},
 		{"Digests", testDigests},
