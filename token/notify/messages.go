@@ -154,16 +154,17 @@ func (n *Notifier) replaceLink(tokenID string) string {
 	return n.cfg.PageURL + "?replace=" + url.QueryEscape(tokenID)
 }
 
-// humanDuration renders d (positive) as days, or hours below two days, or
-// minutes below two hours.
+// humanDuration renders d (positive) rounded to days, or to hours below
+// two days, or to minutes below two hours.
 func humanDuration(d time.Duration) string {
+	round := func(unit time.Duration) int { return int((d + unit/2) / unit) }
 	switch {
 	case d >= 48*time.Hour:
-		return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
+		return fmt.Sprintf("%d days", round(24*time.Hour))
 	case d >= 2*time.Hour:
-		return fmt.Sprintf("%d hours", int(d/time.Hour))
+		return fmt.Sprintf("%d hours", round(time.Hour))
 	case d >= 2*time.Minute:
-		return fmt.Sprintf("%d minutes", int(d/time.Minute))
+		return fmt.Sprintf("%d minutes", round(time.Minute))
 	default:
 		return "a minute"
 	}

@@ -1,0 +1,21 @@
+package notify
+
+import (
+	"crypto/tls"
+	"time"
+)
+
+// Fast returns cfg tuned for tests: the given waits between attempts (none:
+// a single attempt), five-second attempts and store calls, and tlsConfig
+// (nil: system roots) for STARTTLS/TLS.
+func Fast(cfg Config, tlsConfig func(serverName string) *tls.Config, backoff ...time.Duration) Config {
+	t := defaultTuning()
+	t.backoff = backoff
+	t.sendTO, t.storeTO = 5*time.Second, 5*time.Second
+	t.tlsConfig = tlsConfig
+	cfg.tuning = t
+	return cfg
+}
+
+// Lease is the claim lease the notifier uses.
+func Lease() time.Duration { return defaultTuning().lease }
