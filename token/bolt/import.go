@@ -39,7 +39,7 @@ func importTokens(tx *bbolt.Tx, ts []token.Token, by string, at time.Time) error
 
 	// Every bucket takes keys in order: pages are filled (appendFill)
 	// instead of split in half.
-	for _, name := range [][]byte{bTokens, bLegacy, bDigests, bOwners, bEventOwners} {
+	for _, name := range [][]byte{bTokens, bDigests, bOwners, bEventOwners} {
 		tx.Bucket(name).FillPercent = appendFill
 	}
 	rows := make([]int, len(ts)) // row numbers, sorted per bucket below
@@ -47,6 +47,7 @@ func importTokens(tx *bbolt.Tx, ts []token.Token, by string, at time.Time) error
 		rows[i] = i
 	}
 	slices.SortFunc(rows, func(a, b int) int { return cmp.Compare(ts[a].ID, ts[b].ID) })
+	legacy := 0
 	for _, i := range rows {
 		t := ts[i]
 		t.RevokedAt, t.RevokedBy = time.Time{}, ""
@@ -55,10 +56,11 @@ func importTokens(tx *bbolt.Tx, ts []token.Token, by string, at time.Time) error
 			return err
 		}
 		if t.Legacy() {
-			if err := tx.Bucket(bLegacy).Put([]byte(t.ID), []byte{}); err != nil {
-				return err
-			}
+			legacy++
 		}
+	}
+	if err := addLegacy(tx, legacy); err != nil {
+		return err
 	}
 	slices.SortFunc(rows, func(a, b int) int { return bytes.Compare(ts[a].Digest[:], ts[b].Digest[:]) })
 	for _, i := range rows {

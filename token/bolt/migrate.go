@@ -15,8 +15,9 @@ var (
 	metaFormat = []byte("format")
 )
 
-// fileFormat is the format this build writes: binary tokens, events and
-// rejections, compact ids in digests (2). Format 1 stored JSON.
+// fileFormat is the format this build writes (2): binary tokens, events and
+// rejections, compact ids in digests, legacy tokens counted (legacy.go).
+// Format 1 stored JSON and listed legacy tokens in a bucket.
 const fileFormat = 2
 
 // migrateBatch is how many values one migration transaction rewrites at
@@ -99,7 +100,21 @@ var conversions = []conversion{
 // one, batch values per transaction (Open: migrateBatch), then records
 // fileFormat.
 func migrate(db *bbolt.DB, batch int) error {
-	for _, c := range conversions {
+	if err := convertAll(db, conversions, batch); err != nil {
+		return fmt.Errorf("migrating to format %d: %w", fileFormat, err)
+	}
+	if err := drainLegacy(db, batch); err != nil {
+		return fmt.Errorf("migrating to format %d: %w", fileFormat, err)
+	}
+	return db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bMeta).Put(metaFormat, []byte{fileFormat})
+	})
+}
+
+// convertAll applies each conversion to its whole bucket, batch values per
+// transaction.
+func convertAll(db *bbolt.DB, convs []conversion, batch int) error {
+	for _, c := range convs {
 		var after []byte
 		for done := false; !done; {
 			err := db.Update(func(tx *bbolt.Tx) error {
@@ -108,13 +123,11 @@ func migrate(db *bbolt.DB, batch int) error {
 				return err
 			})
 			if err != nil {
-				return fmt.Errorf("migrating bucket %s to format %d: %w", c.bucket, fileFormat, err)
+				return fmt.Errorf("bucket %s: %w", c.bucket, err)
 			}
 		}
 	}
-	return db.Update(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bMeta).Put(metaFormat, []byte{fileFormat})
-	})
+	return nil
 }
 
 // migrateBatchOf converts up to batch values of conv.bucket with keys after

@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -15,62 +16,56 @@ import (
 	"github.com/tokengate/tokengate/token"
 )
 
-// downgrade rewrites the file at path as the first format wrote it: JSON
-// token, event and rejection values (through the JSON names of record,
-// eventRecord and rejectionRecord, which are that format), ids as they are
-// in digests, and no meta bucket.
+// downgrades rewrite values as the first format wrote them: JSON tokens,
+// events and rejections (through the JSON names of record, eventRecord and
+// rejectionRecord, which are that format) and ids as they are in digests.
+// The first error goes to *errp.
+func downgrades(errp *error) []conversion {
+	mustJSON := func(v any, err error) ([]byte, bool) {
+		b, jerr := json.Marshal(v)
+		if err = errors.Join(err, jerr); err != nil && *errp == nil {
+			*errp = err
+		}
+		return b, err == nil
+	}
+	return []conversion{
+		{bTokens, func(_ *bbolt.Tx, k, v []byte) ([]byte, bool) {
+			r, err := decodeRecord(k, v)
+			return mustJSON(r, err)
+		}},
+		{bEvents, func(tx *bbolt.Tx, k, v []byte) ([]byte, bool) {
+			e, err := decodeEvent(tx, k, v)
+			return mustJSON(toEventRecord(e), err)
+		}},
+		{bRejections, func(_ *bbolt.Tx, k, v []byte) ([]byte, bool) {
+			r, err := decodeRejection(k, v)
+			return mustJSON(toRejectionRecord(r), err)
+		}},
+		{bDigests, func(_ *bbolt.Tx, _, v []byte) ([]byte, bool) { return []byte(idOfValue(v)), true }},
+	}
+}
+
+// downgrade rewrites the file at path in the first format (downgrades, and
+// no meta bucket), 10,000 values per transaction.
 func downgrade(tb testing.TB, path string) {
 	tb.Helper()
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, NoSync: true})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer db.Close()
-	var tx *bbolt.Tx // of the rewrite below
-	old := map[string]func(k, v []byte) ([]byte, error){
-		"tokens": func(k, v []byte) ([]byte, error) {
-			r, err := decodeRecord(k, v)
-			if err != nil {
-				return nil, err
-			}
-			return json.Marshal(r)
-		},
-		"events": func(k, v []byte) ([]byte, error) {
-			e, err := decodeEvent(tx, k, v)
-			if err != nil {
-				return nil, err
-			}
-			return json.Marshal(toEventRecord(e))
-		},
-		"rejections": func(k, v []byte) ([]byte, error) {
-			r, err := decodeRejection(k, v)
-			if err != nil {
-				return nil, err
-			}
-			return json.Marshal(toRejectionRecord(r))
-		},
-		"digests": func(_, v []byte) ([]byte, error) { return []byte(idOfValue(v)), nil },
+	var convErr error
+	if err := errors.Join(convertAll(db, downgrades(&convErr), 10_000), convErr); err != nil {
+		tb.Fatal(err)
 	}
-	err = db.Update(func(utx *bbolt.Tx) error {
-		tx = utx
-		for name, enc := range old {
-			b := tx.Bucket([]byte(name))
-			var kvs [][2][]byte
-			err := b.ForEach(func(k, v []byte) error {
-				nv, err := enc(k, v)
-				kvs = append(kvs, [2][]byte{append([]byte{}, k...), nv})
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("downgrading %s: %w", name, err)
+	err = db.Update(func(tx *bbolt.Tx) error { // the count of legacy tokens back into their bucket
+		return errors.Join(tx.Bucket(bTokens).ForEach(func(k, v []byte) error {
+			r, err := decodeRecord(k, v)
+			if err == nil && r.CreatedAt.IsZero() && r.RevokedAt.IsZero() {
+				err = tx.Bucket(bLegacy).Put(k, []byte{})
 			}
-			for _, kv := range kvs {
-				if err := b.Put(kv[0], kv[1]); err != nil {
-					return err
-				}
-			}
-		}
-		return tx.DeleteBucket(bMeta)
+			return err
+		}), tx.DeleteBucket(bMeta))
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -253,13 +248,17 @@ func TestMigrateResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(func(tx *bbolt.Tx) error {
+	err = db.Update(func(tx *bbolt.Tx) error { // as Open would, stopped after a batch of each
+		if _, err := checkFormat(tx, false); err != nil {
+			return err
+		}
 		for _, c := range conversions {
 			if _, _, err := migrateBatchOf(tx, c, nil, 3); err != nil {
 				return err
 			}
 		}
-		return nil
+		_, err := drainLegacyBatch(tx, 3)
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -281,9 +280,63 @@ func TestMigrateResumes(t *testing.T) {
 	if got := stateOf(t, s, owners, digests); !reflect.DeepEqual(got, want) {
 		t.Errorf("after the migration resumed the file reads\n%+v\nwant\n%+v", got, want)
 	}
+	revokeLegacy(t, s, want)
 	_ = s.Close()
 	if n := countFormats(t, path); n['{'] != 0 {
 		t.Errorf("after the migration resumed the file holds %v values by first byte; want binary only", n)
+	}
+}
+
+// TestLegacyCountOfHalfMigratedFile revokes the legacy tokens of a file
+// whose legacy bucket was moved into the count only in part: HasLegacy
+// stays true until the last one is revoked.
+func TestLegacyCountOfHalfMigratedFile(t *testing.T) {
+	path, _, _, want := firstFormatFile(t)
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bbolt.Tx) error {
+		if _, err := checkFormat(tx, false); err != nil {
+			return err
+		}
+		done, err := drainLegacyBatch(tx, 2)
+		if err == nil && done {
+			err = fmt.Errorf("the legacy bucket is drained by a batch of 2")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokeLegacy(t, &Store{db: db}, want)
+}
+
+// revokeLegacy revokes the unrevoked legacy tokens of want one by one,
+// checking HasLegacy before each and after the last.
+func revokeLegacy(t *testing.T, s *Store, want storeState) {
+	t.Helper()
+	ctx := context.Background()
+	var legacy []string
+	for _, tok := range want.Tokens {
+		if tok.Legacy() && !tok.Revoked() {
+			legacy = append(legacy, tok.ID)
+		}
+	}
+	if len(legacy) < 3 {
+		t.Fatalf("the file holds %d unrevoked legacy tokens, want 3 or more", len(legacy))
+	}
+	for i, id := range legacy {
+		if has, err := s.HasLegacy(ctx); err != nil || !has {
+			t.Fatalf("HasLegacy with %d legacy tokens left = %v, %v", len(legacy)-i, has, err)
+		}
+		if _, err := s.Revoke(ctx, id, "", "ops", time.Now()); err != nil {
+			t.Fatalf("Revoke(%s): %v", id, err)
+		}
+	}
+	if has, err := s.HasLegacy(ctx); err != nil || has {
+		t.Errorf("HasLegacy with every legacy token revoked = %v, %v", has, err)
 	}
 }
 

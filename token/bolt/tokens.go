@@ -52,7 +52,7 @@ func insert(tx *bbolt.Tx, t token.Token) error {
 		return err
 	}
 	if t.Legacy() {
-		return tx.Bucket(bLegacy).Put([]byte(t.ID), []byte{})
+		return addLegacy(tx, 1)
 	}
 	return nil
 }
@@ -151,8 +151,10 @@ func revoke(tx *bbolt.Tx, r record, by string, at time.Time) (token.Token, error
 	if err := tx.Bucket(bOwners).Delete(append(ownerKey(r.Owner), r.ID...)); err != nil {
 		return token.Token{}, err
 	}
-	if err := tx.Bucket(bLegacy).Delete([]byte(r.ID)); err != nil {
-		return token.Token{}, err
+	if r.CreatedAt.IsZero() { // legacy
+		if err := revokedLegacy(tx, r.ID); err != nil {
+			return token.Token{}, err
+		}
 	}
 	err := addEvent(tx, token.Event{At: at, Kind: token.EventRevoke, Actor: by, Owner: r.Owner,
 		TokenID: r.ID, Label: r.Label})
@@ -234,9 +236,9 @@ func (s *Store) Import(ctx context.Context, ts []token.Token, by string, at time
 func (s *Store) HasLegacy(ctx context.Context) (bool, error) {
 	var has bool
 	err := s.view(ctx, "check for legacy tokens", func(tx *bbolt.Tx) error {
-		k, _ := tx.Bucket(bLegacy).Cursor().First()
-		has = k != nil
-		return nil
+		var err error
+		has, err = hasLegacy(tx)
+		return err
 	})
 	return has, err
 }
