@@ -161,7 +161,12 @@ func validateEmailFor(tmpl string) error {
 	if !strings.Contains(tmpl, userPlaceholder) {
 		return fieldErr("email_for", "%q must contain %s", tmpl, userPlaceholder)
 	}
-	if _, err := addressFor(tmpl, "jdoe"); err != nil {
+	// User ids are names ("jdoe") or, with the template "{user}", addresses.
+	sample := "jdoe"
+	if tmpl == userPlaceholder {
+		sample = "jdoe@example.com"
+	}
+	if _, err := addressFor(tmpl, sample); err != nil {
 		return fieldErr("email_for", "%q does not make a mail address: %v", tmpl, err)
 	}
 	return nil

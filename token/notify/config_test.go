@@ -24,6 +24,11 @@ func TestConfigValidate(t *testing.T) {
 	if err := validConfig().Validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
+	ids := validConfig()
+	ids.EmailFor = "{user}" // user ids that are addresses
+	if err := ids.Validate(); err != nil {
+		t.Fatalf("email_for {user}: %v", err)
+	}
 	webhookOnly := notify.Config{Webhook: validConfig().Webhook}
 	if err := webhookOnly.Validate(); err != nil {
 		t.Fatalf("webhook only: %v", err)
@@ -43,7 +48,8 @@ func TestConfigValidate(t *testing.T) {
 		{"smtp.password", func(c *notify.Config) { c.SMTP.Password = "" }},
 		{"email_for", func(c *notify.Config) { c.EmailFor = "" }},
 		{"email_for", func(c *notify.Config) { c.EmailFor = "admin@example.com" }},
-		{"email_for", func(c *notify.Config) { c.EmailFor = "{user}" }},
+		{"email_for", func(c *notify.Config) { c.EmailFor = "{user}@" }},
+		{"email_for", func(c *notify.Config) { c.EmailFor = "x{user}y" }},
 		{"email_for", func(c *notify.Config) { c.SMTP, c.EmailFor = nil, "{user}@example.com" }},
 		{"webhook", func(c *notify.Config) { c.Webhook.URL = "hooks.example.com/x" }},
 		{"webhook", func(c *notify.Config) { c.Webhook.URL = "ftp://hooks.example.com/x" }},

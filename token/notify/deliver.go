@@ -50,6 +50,11 @@ type delivery struct {
 // kind). A full queue counts as a failed delivery (Dropped).
 func (n *Notifier) dispatch(tokenID, kind string, msg *message) {
 	nt := &notice{tokenID: tokenID, kind: kind, pending: len(n.chans)}
+	if n.ctx.Err() != nil { // stopped: leave it to the next instance
+		nt.pending = 1
+		n.finish(nt, false)
+		return
+	}
 	for _, c := range n.chans {
 		d := &delivery{n: nt, msg: msg}
 		select {
@@ -93,16 +98,22 @@ func (n *Notifier) deliverLoop(c channel, q chan *delivery) {
 	for {
 		select {
 		case <-n.ctx.Done():
-			for {
-				select {
-				case d := <-q:
-					n.finish(d.n, false)
-				default:
-					return
-				}
-			}
+			n.drain(q)
+			return
 		case d := <-q:
 			n.finish(d.n, n.attempt(c, d.msg))
+		}
+	}
+}
+
+// drain releases the claims of what is queued on q (after Stop).
+func (n *Notifier) drain(q chan *delivery) {
+	for {
+		select {
+		case d := <-q:
+			n.finish(d.n, false)
+		default:
+			return
 		}
 	}
 }

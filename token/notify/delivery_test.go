@@ -298,3 +298,34 @@ func TestSTARTTLSWithLogin(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookRejected: the rejection alert as a webhook event.
+func TestWebhookRejected(t *testing.T) {
+	t.Parallel()
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	clock := fakeclock.New(start)
+	obs, errs := newCounter(), &errorLog{}
+	s := backends[0].open(t)()
+	tk := createToken(t, s, "alice", "Sprint dashboard", start.Add(-time.Hour), start.Add(-time.Minute))
+	cfg := webhookConfig(srv.URL, clock, obs, errs)
+	cfg.RejectionCount, cfg.RejectionWindow = 3, 90*time.Minute
+	n := newNotifier(t, s, cfg)
+	obs.waitCount(t, "delivered", "webhook", notify.EventExpired, 1)
+	reject(t, s, n, clock, tk, token.RejectExpired, "203.0.113.7", "203.0.113.8", "203.0.113.9")
+	obs.waitCount(t, "delivered", "webhook", notify.EventRejected, 1)
+	n.Stop()
+	_, accepted, bad := rc.state()
+	if len(bad) > 0 || len(accepted) != 2 {
+		t.Fatalf("accepted %v, refused %q; want the expired and the rejected event", accepted, bad)
+	}
+	want := map[string]any{"event": "token.rejected", "owner": "alice", "token_id": tk.ID, "label": "Sprint dashboard",
+		"reason": "expired", "ip": "203.0.113.9", "agent": mashup, "count": float64(3), "window": "90m",
+		"expires_at": nil, "hint": nil, "lead": nil}
+	for k, v := range want {
+		if accepted[1][k] != v {
+			t.Errorf("payload %s = %v, want %v", k, accepted[1][k], v)
+		}
+	}
+}

@@ -14,9 +14,10 @@ import (
 const userPlaceholder = "{user}"
 
 // addressFor makes owner's mail address from the EmailFor template and
-// checks that it is one (a bare address: no display name, no list).
+// checks that it is one (a bare address: no display name, no list). An
+// owner may itself be an address, with the template "{user}".
 func addressFor(tmpl, owner string) (string, error) {
-	if owner == "" || strings.ContainsAny(owner, " <>,;\"\r\n\t@") {
+	if owner == "" || strings.ContainsAny(owner, " <>,;:\"\\()[]\r\n\t") {
 		return "", fmt.Errorf("user id %q cannot be part of a mail address", owner)
 	}
 	s := strings.ReplaceAll(tmpl, userPlaceholder, owner)
@@ -84,7 +85,7 @@ func (n *Notifier) newRejectedMessage(t token.Token, r token.Rejection, count in
 		rej: &rejectionInfo{reason: r.Reason, ip: r.IP, agent: r.Agent, count: count, window: window}}
 	m.subject = fmt.Sprintf("Your tokengate token '%s' was refused %d times", t.Label, count)
 	m.body = RejectionSentence(r) + ".\n\n" +
-		fmt.Sprintf("It was refused %d times within %s, the last time at %s.\n", count, token.FormatLifetime(window), r.At.UTC().Format(dateLayout))
+		fmt.Sprintf("It was refused %d times within %s, the last time at %s.\n", count, shortDuration(window), r.At.UTC().Format(dateLayout))
 	switch r.Reason {
 	case token.RejectIPNotAllowed:
 		m.body += "Use the token from an allowed address, or create a token for this one.\n"
@@ -128,15 +129,19 @@ func orUnknown(s string) string {
 	return s
 }
 
-// details is the common end of every message body: label, hint, expiry and
-// the link to the token page.
+// details is the common end of every message body: label, hint and expiry
+// (warnings; an alert knows the label only) and the link to the token page.
 func (n *Notifier) details(t token.Token) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nToken:   %s (…%s)\n", t.Label, t.Hint)
-	if t.ExpiresAt.IsZero() {
-		b.WriteString("Expires: never\n")
+	if t.Hint == "" { // a rejection alert: the rejection names the token, not its hint or expiry
+		fmt.Fprintf(&b, "\nToken:   %s\n", t.Label)
 	} else {
-		fmt.Fprintf(&b, "Expires: %s\n", t.ExpiresAt.UTC().Format(dateLayout))
+		fmt.Fprintf(&b, "\nToken:   %s (…%s)\n", t.Label, t.Hint)
+		if t.ExpiresAt.IsZero() {
+			b.WriteString("Expires: never\n")
+		} else {
+			fmt.Fprintf(&b, "Expires: %s\n", t.ExpiresAt.UTC().Format(dateLayout))
+		}
 	}
 	if link := n.replaceLink(t.ID); link != "" {
 		fmt.Fprintf(&b, "\nReplace it on the token page:\n%s\n", link)
@@ -168,4 +173,18 @@ func humanDuration(d time.Duration) string {
 	default:
 		return "a minute"
 	}
+}
+
+// shortDuration renders d as days ("7d"), hours ("36h") or minutes ("90m")
+// when it is a whole number of them, else as time.Duration does.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d > 0 && d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d > 0 && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d > 0 && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
 }

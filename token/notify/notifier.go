@@ -175,12 +175,27 @@ func (n *Notifier) Stop() {
 	n.stopped = true
 	n.cancel()
 	done := make(chan struct{})
-	go func() { n.wg.Wait(); close(done) }()
+	go func() {
+		n.wg.Wait()
+		// A Scan that was running queues nothing after it returns: wait for
+		// it, then release whatever the workers left in the queues.
+		n.waitScan()
+		for _, q := range n.queues {
+			n.drain(q)
+		}
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-time.After(n.t.stopWait):
 		n.report(fmt.Errorf("notify: stop: workers still busy after %v", n.t.stopWait))
 	}
+}
+
+// waitScan returns when no Scan is running.
+func (n *Notifier) waitScan() {
+	n.scanMu.Lock()
+	defer n.scanMu.Unlock()
 }
 
 // scanLoop scans at once and then every ScanInterval until Stop.

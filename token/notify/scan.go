@@ -44,6 +44,9 @@ func (n *Notifier) Scan(ctx context.Context) error {
 			return fmt.Errorf("notify: scan: reading expiring tokens: %w", err)
 		}
 		for _, t := range ts {
+			if n.ctx.Err() != nil {
+				return fmt.Errorf("notify: scan: stopped: %w", n.ctx.Err())
+			}
 			if err := n.scanToken(ctx, t, now); err != nil {
 				return err
 			}

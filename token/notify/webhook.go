@@ -36,14 +36,14 @@ func newWebhook(cfg Config) *webhookChannel {
 func (w *webhookChannel) name() string { return ChannelWebhook }
 
 // Payload is the JSON body of a webhook POST. Lead is set for
-// token.expiring; Reason, IP, Agent, Count and Window for token.rejected;
-// ExpiresAt is omitted for a token that never expires.
+// token.expiring; Hint and ExpiresAt for token.expiring and token.expired;
+// Reason, IP, Agent, Count and Window for token.rejected.
 type Payload struct {
 	Event     string `json:"event"`
 	Owner     string `json:"owner"`
 	TokenID   string `json:"token_id"`
 	Label     string `json:"label"`
-	Hint      string `json:"hint"`
+	Hint      string `json:"hint,omitempty"`
 	ExpiresAt string `json:"expires_at,omitempty"`
 	Lead      string `json:"lead,omitempty"`
 	Reason    string `json:"reason,omitempty"`
@@ -59,10 +59,10 @@ func payloadOf(m *message) Payload {
 		p.ExpiresAt = m.tok.ExpiresAt.UTC().Format(time.RFC3339)
 	}
 	if m.event == EventExpiring {
-		p.Lead = token.FormatLifetime(m.lead)
+		p.Lead = shortDuration(m.lead)
 	}
 	if r := m.rej; r != nil {
-		p.Reason, p.IP, p.Agent, p.Count, p.Window = string(r.reason), r.ip, r.agent, r.count, token.FormatLifetime(r.window)
+		p.Reason, p.IP, p.Agent, p.Count, p.Window = string(r.reason), r.ip, r.agent, r.count, shortDuration(r.window)
 	}
 	return p
 }
