@@ -68,6 +68,14 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// newReceiver starts a receiver answering fail first; closed at cleanup.
+func newReceiver(t *testing.T, fail ...int) (*receiver, *httptest.Server) {
+	rc := &receiver{fail: fail}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	return rc, srv
+}
+
 func (rc *receiver) state() (calls int, accepted []map[string]any, bad []string) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
@@ -86,9 +94,7 @@ func webhookConfig(url string, clock *fakeclock.Clock, obs notify.Observer, errs
 func TestWebhookRetried(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, open func() token.Store) {
-		rc := &receiver{fail: []int{500, 502}}
-		srv := httptest.NewServer(rc)
-		defer srv.Close()
+		rc, srv := newReceiver(t, 500, 502)
 		clock := fakeclock.New(start)
 		obs, errs := newCounter(), &errorLog{}
 		s := open()
@@ -126,9 +132,7 @@ func TestWebhookRetried(t *testing.T) {
 // retried, and the claim is released so the next scan tries again.
 func TestWebhook4xxNotRetried(t *testing.T) {
 	t.Parallel()
-	rc := &receiver{fail: []int{400}}
-	srv := httptest.NewServer(rc)
-	defer srv.Close()
+	rc, srv := newReceiver(t, 400)
 	clock := fakeclock.New(start)
 	obs, errs := newCounter(), &errorLog{}
 	s := backends[0].open(t)()
@@ -228,9 +232,7 @@ func TestClaimTakenOver(t *testing.T) {
 func TestBadOwnerAddress(t *testing.T) {
 	t.Parallel()
 	mp := mailpit.Start(t)
-	rc := &receiver{}
-	srv := httptest.NewServer(rc)
-	defer srv.Close()
+	_, srv := newReceiver(t)
 	clock := fakeclock.New(start)
 	obs, errs := newCounter(), &errorLog{}
 	s := backends[0].open(t)()
@@ -302,9 +304,7 @@ func TestSTARTTLSWithLogin(t *testing.T) {
 // TestWebhookRejected: the rejection alert as a webhook event.
 func TestWebhookRejected(t *testing.T) {
 	t.Parallel()
-	rc := &receiver{}
-	srv := httptest.NewServer(rc)
-	defer srv.Close()
+	rc, srv := newReceiver(t)
 	clock := fakeclock.New(start)
 	obs, errs := newCounter(), &errorLog{}
 	s := backends[0].open(t)()
