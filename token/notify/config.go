@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokengate/tokengate/token"
@@ -58,6 +59,9 @@ const (
 	MinSecretLen = 16
 )
 
+// holderSeq numbers the Notifiers of this process for their default Holder.
+var holderSeq atomic.Uint64
+
 // DefaultExpiryWarnings are the leads warned at when ExpiryWarnings is empty.
 var DefaultExpiryWarnings = []time.Duration{7 * 24 * time.Hour, 24 * time.Hour}
 
@@ -71,7 +75,7 @@ type Config struct {
 	RejectionWindow time.Duration   // default 1h
 	ScanInterval    time.Duration   // default 10m
 	PageURL         string          // link to the token page in messages ("" → none)
-	Holder          string          // instance name for claims (default hostname:pid)
+	Holder          string          // instance name for claims (default hostname:pid:n, n counting Notifiers)
 	Clock           token.Clock     // default token.SystemClock
 	Observer        Observer        // optional metrics
 	OnError         func(error)     // optional: background errors, no secrets
@@ -230,8 +234,10 @@ func (c Config) withDefaults() Config {
 		c.ScanInterval = DefaultScanInterval
 	}
 	if c.Holder == "" {
+		// Unique per Notifier: after a reload, the old notifier of the same
+		// process must not release the new one's claims.
 		h, _ := os.Hostname()
-		c.Holder = h + ":" + strconv.Itoa(os.Getpid())
+		c.Holder = h + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatUint(holderSeq.Add(1), 10)
 	}
 	if c.Clock == nil {
 		c.Clock = token.SystemClock

@@ -35,6 +35,7 @@ func permanent(err error) error { return fmt.Errorf("%w: %w", errPermanent, err)
 // notice is one claimed (token, kind) on its way through the channels.
 type notice struct {
 	tokenID, kind string
+	claimed       time.Time // when it was claimed (monotonic): see expired
 	mu            sync.Mutex
 	pending       int
 	ok            bool
@@ -49,7 +50,7 @@ type delivery struct {
 // dispatch queues msg on every channel for the claimed notice (tokenID,
 // kind). A full queue counts as a failed delivery (Dropped).
 func (n *Notifier) dispatch(tokenID, kind string, msg *message) {
-	nt := &notice{tokenID: tokenID, kind: kind, pending: len(n.chans)}
+	nt := &notice{tokenID: tokenID, kind: kind, claimed: time.Now(), pending: len(n.chans)}
 	if n.ctx.Err() != nil { // stopped: leave it to the next instance
 		nt.pending = 1
 		n.finish(nt, false)
@@ -101,7 +102,7 @@ func (n *Notifier) deliverLoop(c channel, q chan *delivery) {
 			n.drain(q)
 			return
 		case d := <-q:
-			n.finish(d.n, n.attempt(c, d.msg))
+			n.finish(d.n, n.attempt(c, d))
 		}
 	}
 }
@@ -118,12 +119,20 @@ func (n *Notifier) drain(q chan *delivery) {
 	}
 }
 
-// attempt sends m through c, retrying passing failures with backoff; it
-// reports whether m was delivered. An attempt in progress is not cut short
-// by Stop (it might have been accepted), the waits between attempts are.
-func (n *Notifier) attempt(c channel, m *message) bool {
-	obs := n.cfg.Observer
+// attempt sends d's message through c, retrying passing failures with
+// backoff; it reports whether it was delivered. An attempt in progress is
+// not cut short by Stop (it might have been accepted), the waits between
+// attempts are. No attempt starts once the claim is so old that its lease
+// could run out during it: another instance may take the claim over then,
+// and the message must not go out twice.
+func (n *Notifier) attempt(c channel, d *delivery) bool {
+	obs, m := n.cfg.Observer, d.msg
 	for i := 0; ; i++ {
+		if time.Since(d.n.claimed) > n.t.lease-n.t.sendTO-leaseMargin {
+			obs.Failed(c.name(), m.event)
+			n.report(fmt.Errorf("notify: %s of %s for token %s: gave up after %d attempt(s): the claim's lease runs out", c.name(), m.event, m.tok.ID, i))
+			return false
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), n.t.sendTO)
 		err := c.send(ctx, m)
 		cancel()
@@ -147,3 +156,6 @@ func (n *Notifier) attempt(c channel, m *message) bool {
 		}
 	}
 }
+
+// leaseMargin is kept between the last attempt's end and the claim's lease.
+const leaseMargin = 10 * time.Second

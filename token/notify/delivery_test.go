@@ -329,3 +329,27 @@ func TestWebhookRejected(t *testing.T) {
 		}
 	}
 }
+
+// TestGivesUpBeforeLeaseRunsOut: a delivery still failing when its claim's
+// lease is about to run out (another instance may take the claim over and
+// send) stops trying, so nothing goes out twice.
+func TestGivesUpBeforeLeaseRunsOut(t *testing.T) {
+	t.Parallel()
+	mp := mailpit.Start(t)
+	mp.Stop()
+	clock := fakeclock.New(start)
+	obs, errs := newCounter(), &errorLog{}
+	s := backends[0].open(t)()
+	createToken(t, s, "alice", "Sprint dashboard", start.Add(-time.Hour), start.Add(6*24*time.Hour))
+	backoff := make([]time.Duration, 1000)
+	for i := range backoff {
+		backoff[i] = 20 * time.Millisecond
+	}
+	// Fast's attempts take at most 5 s, the margin is 10 s: 300 ms to go.
+	cfg := notify.WithLease(notify.Fast(mailConfig(mp, clock, "a", obs, errs), nil, backoff...), 15*time.Second+300*time.Millisecond)
+	newNotifier(t, s, cfg)
+	obs.waitCount(t, "failed", "email", notify.EventExpiring, 1)
+	if !strings.Contains(errs.text(), "the claim's lease runs out") {
+		t.Errorf("error reports %q: want the give-up for the lease", errs.text())
+	}
+}

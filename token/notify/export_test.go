@@ -19,3 +19,11 @@ func Fast(cfg Config, tlsConfig func(serverName string) *tls.Config, backoff ...
 
 // Lease is the claim lease the notifier uses.
 func Lease() time.Duration { return defaultTuning().lease }
+
+// WithLease returns cfg (from Fast) with the claim lease set to lease.
+func WithLease(cfg Config, lease time.Duration) Config {
+	t := *cfg.tuning
+	t.lease = lease
+	cfg.tuning = &t
+	return cfg
+}
