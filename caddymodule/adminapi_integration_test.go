@@ -87,7 +87,7 @@ func TestAdminAPIRoutes(t *testing.T) {
 
 			var list caddymodule.AdminTokenList
 			body := adminJSON(t, admin, http.MethodGet, "/tokengate/tokens", "", "", 200, &list)
-			if len(list.Tokens) != 3 || list.NextCursor != "" {
+			if len(list.Tokens) != 3 || list.NextCursor != "" || list.Total == nil || *list.Total != 3 {
 				t.Fatalf("list: %s", body)
 			}
 			for _, s := range []string{bob, alice, alice2} {
@@ -96,12 +96,13 @@ func TestAdminAPIRoutes(t *testing.T) {
 				}
 			}
 			adminJSON(t, admin, http.MethodGet, "/tokengate/tokens?owner=alice&limit=1", "", "", 200, &list)
-			if len(list.Tokens) != 1 || list.Tokens[0].Owner != "alice" || list.NextCursor == "" {
+			if len(list.Tokens) != 1 || list.Tokens[0].Owner != "alice" || list.NextCursor == "" || list.Total == nil || *list.Total != 2 {
 				t.Fatalf("first page of alice's: %+v", list)
 			}
-			first := list.Tokens[0].ID
-			adminJSON(t, admin, http.MethodGet, "/tokengate/tokens?owner=alice&limit=1&cursor="+list.NextCursor, "", "", 200, &list)
-			if len(list.Tokens) != 1 || list.Tokens[0].ID == first || list.NextCursor != "" {
+			first, cursor := list.Tokens[0].ID, list.NextCursor
+			list = caddymodule.AdminTokenList{}
+			adminJSON(t, admin, http.MethodGet, "/tokengate/tokens?owner=alice&limit=1&cursor="+cursor, "", "", 200, &list)
+			if len(list.Tokens) != 1 || list.Tokens[0].ID == first || list.NextCursor != "" || list.Total != nil {
 				t.Fatalf("second page of alice's: %+v", list)
 			}
 			adminJSON(t, admin, http.MethodGet, "/tokengate/tokens?owner=alice", "", "", 200, &list)
@@ -145,6 +146,15 @@ func TestAdminAPIRoutes(t *testing.T) {
 			adminJSON(t, admin, http.MethodPost, "/tokengate/cap-lifetime", "application/json", `{"max_lifetime":"30d"}`, 200, &n)
 			if n.Changed == nil || *n.Changed != 2 || n.ExpiresBy == "" {
 				t.Fatalf("cap-lifetime: %+v", n)
+			}
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) { // the log arrives through a pipe
+				logs := inst.Logs.String()
+				if strings.Contains(logs, "token lifetime cap in progress") && strings.Contains(logs, `"unrevoked_tokens":2`) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no progress line of the cap in the log:\n%s", logs)
+				}
 			}
 
 			var h caddymodule.AdminHistory

@@ -79,14 +79,15 @@ func TestTokensCommands(t *testing.T) {
 			}
 
 			out, err = tokensCLI(t, dir, kind.env, "list")
-			if err != nil || !strings.Contains(out, "dave") || !strings.Contains(out, "carol") || !strings.Contains(out, "never") || strings.Contains(out, "erin") {
+			if err != nil || !strings.Contains(out, "dave") || !strings.Contains(out, "carol") || !strings.Contains(out, "never") || strings.Contains(out, "erin") ||
+				!strings.Contains(out, "\n2 tokens\n") {
 				t.Fatalf("list: %v\n%s", err, out)
 			}
 			if strings.Contains(out, legacySecret) || strings.Contains(out, carolSecret) {
 				t.Fatal("list printed a secret")
 			}
 			out, err = tokensCLI(t, dir, kind.env, "list", "--owner", "carol")
-			if err != nil || strings.Contains(out, "dave") || !strings.Contains(out, "carol") {
+			if err != nil || strings.Contains(out, "dave") || !strings.Contains(out, "carol") || !strings.Contains(out, "\n1 token\n") {
 				t.Fatalf("list --owner carol: %v\n%s", err, out)
 			}
 
@@ -102,7 +103,7 @@ func TestTokensCommands(t *testing.T) {
 			inst.Stop() // bolt is locked while running
 
 			out, err = tokensCLI(t, dir, kind.env, "cap-lifetime", "30d")
-			if err != nil || !strings.Contains(out, "shortened 2 tokens") {
+			if err != nil || !strings.Contains(out, "shortened 2 tokens") || !strings.Contains(out, "capped 2 of 2 unrevoked tokens so far (batch 1)") {
 				t.Fatalf("cap-lifetime: %v\n%s", err, out)
 			}
 			out, err = tokensCLI(t, dir, kind.env, "cap-lifetime", "soon")

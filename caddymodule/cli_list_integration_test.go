@@ -28,7 +28,7 @@ func TestTokensListStreamsPages(t *testing.T) {
 			check := func(path string) {
 				t.Helper()
 				out, errOut, code := tokensRun(t, dir, kind.env, "list", "--limit", "2")
-				if code != 0 || strings.Count(out, "OWNER") != 1 || !strings.Contains(errOut, path) {
+				if code != 0 || strings.Count(out, "OWNER") != 1 || !strings.Contains(errOut, path) || !strings.Contains(errOut, "\n5 tokens\n") {
 					t.Fatalf("list --limit 2 (%s): exit %d\n%s\n%s", path, code, out, errOut)
 				}
 				for i := range 5 {
@@ -38,7 +38,7 @@ func TestTokensListStreamsPages(t *testing.T) {
 				}
 				out, errOut, code = tokensRun(t, dir, kind.env, "list", "--limit", "2", "--json")
 				var list caddymodule.AdminTokenList
-				if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil || len(list.Tokens) != 5 || list.NextCursor != "" {
+				if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil || len(list.Tokens) != 5 || list.NextCursor != "" || list.Total == nil || *list.Total != 5 {
 					t.Fatalf("list --limit 2 --json (%s): exit %d, %v\n%s\n%s", path, code, err, out, errOut)
 				}
 				seen := map[string]bool{}

@@ -35,10 +35,11 @@ func pageFlags(cmd *cobra.Command) (owner, cursor string, limit int) {
 
 // runList streams every page from --cursor on (--limit is the page size):
 // each page is printed as it arrives (a table per page, or the tokens of a
-// streamed {"tokens":[…],"next_cursor":""} object with --json), so memory
-// stays flat however many tokens there are. Without --cursor, the last
-// line on stderr is the count of unrevoked tokens matching --owner ("N
-// tokens"), from the store's count query at the first page.
+// streamed {"tokens":[…],"next_cursor":"","total":N} object with --json),
+// so memory stays flat however many tokens there are. Without --cursor,
+// the last line on stderr is the count of unrevoked tokens matching
+// --owner ("N tokens"), from the store's count query at the first page
+// (total in the JSON).
 func runList(ctx context.Context, cmd *cobra.Command, b tokensBackend, _ []string) error {
 	owner, cursor, limit := pageFlags(cmd)
 	w := cmd.OutOrStdout()
@@ -68,12 +69,16 @@ func runList(ctx context.Context, cmd *cobra.Command, b tokensBackend, _ []strin
 		cursor = out.NextCursor
 	}
 	if js {
-		if _, err := io.WriteString(w, "],\"next_cursor\":\"\"}\n"); err != nil {
+		end := "],\"next_cursor\":\"\"}\n"
+		if total != nil {
+			end = fmt.Sprintf("],\"next_cursor\":\"\",\"total\":%d}\n", *total)
+		}
+		if _, err := io.WriteString(w, end); err != nil {
 			return err
 		}
 	}
 	if total != nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "%d tokens\n", *total)
+		fmt.Fprintln(cmd.ErrOrStderr(), plural(*total, "token"))
 	}
 	if n == 0 {
 		return errNothing
@@ -234,6 +239,14 @@ func fmtTime(s, zero string) string {
 		return s
 	}
 	return t.UTC().Format("2006-01-02 15:04Z")
+}
+
+// plural is "1 token", "2 tokens".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // cell keeps a table cell on one line (labels and details may hold tabs).

@@ -39,10 +39,11 @@ func TestAdminListRevokeHistory(t *testing.T) {
 
 		var list struct {
 			Tokens []apiToken `json:"tokens"`
+			Total  *int       `json:"total"`
 		}
 		r := e.do("GET", "/api/admin/tokens", "carol", "")
 		r.json(t, &list)
-		if r.status != 200 || len(list.Tokens) != 3 || r.header.Get("Cache-Control") != "no-store" {
+		if r.status != 200 || len(list.Tokens) != 3 || r.header.Get("Cache-Control") != "no-store" || list.Total == nil || *list.Total != 3 {
 			t.Fatalf("admin list: %d %s", r.status, r.body)
 		}
 		for _, s := range []string{a.Token, b1.Token, b2.Token} {
@@ -52,7 +53,7 @@ func TestAdminListRevokeHistory(t *testing.T) {
 		}
 		r = e.do("GET", "/api/admin/tokens?owner=bob", "carol", "")
 		r.json(t, &list)
-		if len(list.Tokens) != 2 || list.Tokens[0].Owner != "bob" || list.Tokens[1].Owner != "bob" {
+		if len(list.Tokens) != 2 || list.Tokens[0].Owner != "bob" || list.Tokens[1].Owner != "bob" || *list.Total != 2 {
 			t.Fatalf("admin list owner=bob: %s", r.body)
 		}
 		if r := e.do("GET", "/api/admin/tokens?owner="+strings.Repeat("x", 300), "carol", ""); r.status != 400 || !strings.HasPrefix(r.errMsg(t), "owner:") {
@@ -153,13 +154,14 @@ func TestAdminCap(t *testing.T) {
 
 		r := e.do("POST", "/api/admin/cap", "carol", `{"max_lifetime":"30d"}`)
 		var out struct {
-			Changed int `json:"changed"`
+			Changed   int    `json:"changed"`
+			ExpiresBy string `json:"expires_by"`
 		}
 		r.json(t, &out)
-		if r.status != 200 || out.Changed != 2 {
-			t.Fatalf("cap 30d: %d %s, want 2 changed", r.status, r.body)
-		}
 		limit := startTime.Add(30 * 24 * time.Hour).Format(time.RFC3339)
+		if r.status != 200 || out.Changed != 2 || out.ExpiresBy != limit {
+			t.Fatalf("cap 30d: %d %s, want 2 changed, expires_by %s", r.status, r.body, limit)
+		}
 		expires := map[string]string{}
 		for _, who := range []string{"alice", "bob"} {
 			for _, tk := range e.list(who) {
