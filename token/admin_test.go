@@ -34,6 +34,7 @@ func adminCalls(svc *token.Service, actor token.Actor, victim token.Token) map[s
 	_, errs["History"] = svc.History(ctx, actor, "", 10)
 	_, errs["HistoryPage"] = svc.HistoryPage(ctx, actor, "bob", "", 10)
 	_, errs["CapLifetime"] = svc.CapLifetime(ctx, actor, 1000*24*time.Hour)
+	_, errs["AdminCountTokens"] = svc.AdminCountTokens(ctx, actor, "")
 	_, errs["Import"] = svc.Import(ctx, actor, []token.ImportRow{{Owner: "carol", Label: "old", Secret: "legacy-secret-" + actor.Name() + "-0123456789"}})
 	_, errs["AdminRevoke"] = svc.AdminRevoke(ctx, actor, victim.ID)
 	_, errs["AdminRevokeOwner"] = svc.AdminRevokeOwner(ctx, actor, "bob")
@@ -110,6 +111,11 @@ func TestAdminBounds(t *testing.T) {
 	for _, d := range []time.Duration{0, -time.Hour, token.MaxCapLifetime + time.Hour} {
 		if _, err := svc.CapLifetime(ctx, op, d); !errors.Is(err, token.ErrInvalidInput) {
 			t.Errorf("CapLifetime(%s) = %v, want ErrInvalidInput", d, err)
+		}
+	}
+	for _, b := range []int{-1, token.MaxCapBatch + 1} {
+		if _, err := svc.CapLifetimeWith(ctx, op, time.Hour, token.CapOptions{Batch: b}); !errors.Is(err, token.ErrInvalidInput) {
+			t.Errorf("CapLifetimeWith(batch %d) = %v, want ErrInvalidInput", b, err)
 		}
 	}
 	for _, s := range []string{"50000d", "0d", "-3h", "soon", ""} {
