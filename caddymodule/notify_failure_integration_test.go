@@ -1,0 +1,81 @@
+package caddymodule_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/caddymodule/internal/basicauth"
+	"github.com/tokengate/tokengate/caddymodule/internal/testcaddy"
+	"github.com/tokengate/tokengate/internal/mailpit"
+)
+
+// TestNotifyMailServerDown (issue 13): with the mail server down (Mailpit
+// stopped), a valid token still gets 200 and a bad one 401, each at once,
+// while the 7-day warning is retried (counted as retried); a reload that
+// changes the notify settings stops the old notifier mid-retry (counted as
+// failed; its claim is released) and the new one delivers the warning once
+// the mail server is back — nothing lost, nothing twice.
+func TestNotifyMailServerDown(t *testing.T) {
+	kind, dir, valid := seededBolt(t, "bob")
+	st := kind.open(t)
+	c := seedDated(t, st, "alice", "Sprint dashboard", 5)
+	st.Close()
+
+	mp := mailpit.Start(t)
+	mp.Stop() // down: connections to its SMTP port are refused
+	up := newEchoUpstream(t)
+	port := testcaddy.FreePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	cfg := func(extra string) string {
+		return gateCaddyfile(withNotify(kind, mailNotify(mp, base+"/tokens/", extra)).directive, port, up.URL, "")
+	}
+	inst := testcaddy.Start(t, cfg(""), testcaddy.Options{Dir: dir, ReadyURL: base + "/plain/"})
+
+	waitUntil(t, "a retried delivery", func() bool {
+		return notices(t, inst.AdminAddr, "email", "token.expiring", "retried") >= 1
+	})
+	for i := 0; i < 5; i++ {
+		for _, tc := range []struct {
+			secret string
+			want   int
+		}{{valid.Secret, http.StatusOK}, {"tgp_not-a-real-token", http.StatusUnauthorized}} {
+			begin := time.Now()
+			if got := status(t, base+"/odata/", basicauth.Header("bob", tc.secret)); got != tc.want {
+				t.Errorf("with the mail server down: %d, want %d", got, tc.want)
+			}
+			// Generous for a loaded machine; a request waiting on SMTP would
+			// take the connection timeout or the retry backoff (2 s and more).
+			if d := time.Since(begin); d > time.Second {
+				t.Errorf("a request took %v with the mail server down", d)
+			}
+		}
+	}
+	if n := notices(t, inst.AdminAddr, "email", "token.expiring", "delivered"); n != 0 {
+		t.Fatalf("delivered %v with the mail server down", n)
+	}
+
+	// New settings: a new notifier; the old one stops between retries.
+	inst.Reload(cfg("rejection_alert 5 1h"))
+	waitUntil(t, "the stopped delivery to be counted as failed", func() bool {
+		return notices(t, inst.AdminAddr, "email", "token.expiring", "failed") >= 1
+	})
+	mp.Restart()
+	got := mp.WaitFor(1, mailWait)
+	if len(got) != 1 || !strings.Contains(got[0].Subject, "'Sprint dashboard' expires in ") {
+		t.Fatalf("after the mail server came back: %+v, want the 7-day warning", got)
+	}
+	m := mp.MustMessage(got[0].ID)
+	if !strings.Contains(m.Text, "?replace="+c.Token.ID) {
+		t.Errorf("mail text lacks the replace link:\n%s", m.Text)
+	}
+	time.Sleep(2 * time.Second) // scan_interval 1s: scans after the delivery send nothing more
+	if n := len(mp.MustMessages()); n != 1 {
+		t.Errorf("%d mails, want 1", n)
+	}
+	if strings.Contains(inst.Logs.String(), "panic") {
+		t.Errorf("the log shows a panic:\n%s", inst.Logs.String())
+	}
+}
