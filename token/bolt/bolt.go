@@ -38,13 +38,16 @@ func (e *LockedError) Error() string {
 // Is makes errors.Is(err, ErrLocked) true.
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
-// Bucket names. Keys: tokens id→record; digests digest→id; owners
-// ownerKey+id→"" for unrevoked tokens; legacy id→"" for unrevoked legacy
-// tokens; events timeKey+seq→event; rejections ownerKey+timeKey+seq→rejection;
-// vault ownerKey+kind→vaultRecord; added seq→digest, every token in the order
-// it was added (for Digests); event_owners ownerKey+event key→"" (see
-// bEventOwners). Open creates missing buckets, so files written
-// by an older build gain the newer ones (added is filled from digests then, event_owners from events).
+// Bucket names. Keys: tokens id→record (record.go); digests digest→id
+// (idValue); owners ownerKey+id→"" for unrevoked tokens; legacy id→"" for
+// unrevoked legacy tokens of files of the first format (since, a count:
+// legacy.go); events timeKey+seq→event; rejections
+// ownerKey+timeKey+seq→rejection (eventcodec.go); vault ownerKey+kind→
+// vaultRecord; added seq→digest, every token in the order it was added (for
+// Digests); event_owners ownerKey+event key→"" (see bEventOwners); meta
+// (migrate.go). Open creates missing buckets, so files written by an older
+// build gain the newer ones (added is filled from digests then, event_owners
+// from events), and migrates values of the first format.
 var (
 	bTokens     = []byte("tokens")
 	bDigests    = []byte("digests")
@@ -202,7 +205,7 @@ func putRecord(tx *bbolt.Tx, r record) error {
 
 // addEvent numbers and stores e with its owner-index entry.
 func addEvent(tx *bbolt.Tx, e token.Event) error {
-	k, err := putEvent(tx, e)
+	k, err := putEvent(tx, e, ofToken(tx, e))
 	if err != nil {
 		return err
 	}
@@ -210,8 +213,9 @@ func addEvent(tx *bbolt.Tx, e token.Event) error {
 }
 
 // putEvent numbers and stores e, without its owner-index entry, and
-// returns its key.
-func putEvent(tx *bbolt.Tx, e token.Event) ([]byte, error) {
+// returns its key; fromToken says e's owner and label are its token's (see
+// encodeEvent).
+func putEvent(tx *bbolt.Tx, e token.Event, fromToken bool) ([]byte, error) {
 	b := tx.Bucket(bEvents)
 	seq, err := b.NextSequence()
 	if err != nil {
@@ -220,7 +224,7 @@ func putEvent(tx *bbolt.Tx, e token.Event) ([]byte, error) {
 	e.ID = int64(seq)
 	b.FillPercent = appendFill // keys ascend (see appendFill)
 	k := binary.BigEndian.AppendUint64(timeKey(e.At), seq)
-	return k, b.Put(k, encodeEvent(tx, e))
+	return k, b.Put(k, encodeEvent(e, fromToken))
 }
 
 // AddRejections records refused attempts, keeping the newest

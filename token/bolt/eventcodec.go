@@ -28,18 +28,22 @@ const (
 	evOfToken                  // owner and label are not stored: they are the token's
 )
 
+// ofToken reports whether e names a token whose owner and label in tx are
+// e's.
+func ofToken(tx *bbolt.Tx, e token.Event) bool {
+	if e.TokenID == "" {
+		return false
+	}
+	owner, label, ok := ownerLabel(tx, e.TokenID)
+	return ok && owner == e.Owner && label == e.Label
+}
+
 // encodeEvent returns the stored form of e (binaryV1): its time and ID are
 // the key's (timeKey + sequence), so the value holds the rest. The owner
 // and label of a token's event are the token's (they never change, and a
-// token is never deleted): they are stored only when they differ from
-// those of the token e.TokenID names in tx.
-func encodeEvent(tx *bbolt.Tx, e token.Event) []byte {
-	flags := flagIf(e.Actor == e.Owner, evActorIsOwner) | flagIf(e.Detail != "", evDetail)
-	if e.TokenID != "" {
-		if owner, label, ok := ownerLabel(tx, e.TokenID); ok && owner == e.Owner && label == e.Label {
-			flags |= evOfToken
-		}
-	}
+// token is never deleted): when fromToken (see ofToken) they are not stored.
+func encodeEvent(e token.Event, fromToken bool) []byte {
+	flags := flagIf(e.Actor == e.Owner, evActorIsOwner) | flagIf(e.Detail != "", evDetail) | flagIf(fromToken, evOfToken)
 	x := encoder{b: make([]byte, 0, 64)}
 	x.b = append(x.b, binaryV1)
 	x.uvarint(flags)

@@ -75,7 +75,7 @@ var conversions = []conversion{
 		if err != nil || uint64(e.ID) != binary.BigEndian.Uint64(k[12:]) || !bytes.Equal(timeKey(e.At), k[:12]) {
 			return nil, false // the binary form takes time and id from the key
 		}
-		return encodeEvent(tx, e), true
+		return encodeEvent(e, ofToken(tx, e)), true
 	}},
 	{bRejections, func(tx *bbolt.Tx, k, v []byte) ([]byte, bool) {
 		if len(v) == 0 || v[0] != '{' {
