@@ -69,8 +69,9 @@ func emptyStore(tb testing.TB) (*bolt.Store, string) {
 }
 
 // BenchmarkFileSizeCreate creates 200,000 tokens one transaction each, as
-// the token page does, and reports the file's bytes per token (issue 14:
-// about 1,300 in the JSON format).
+// the token page does, and reports the file's bytes per token: 1,343 in the
+// JSON format, 574 in the binary one (random keys leave the pages of
+// tokens, digests and the owner indexes about two thirds full).
 func BenchmarkFileSizeCreate(b *testing.B) {
 	for b.Loop() {
 		n := 200_000
@@ -87,7 +88,8 @@ func BenchmarkFileSizeCreate(b *testing.B) {
 }
 
 // BenchmarkFileSizeImport imports 200,000 legacy tokens at once and reports
-// the file's bytes per token.
+// the file's bytes per token: 1,402 in the JSON format, 365 in the binary
+// one (keys in order: full pages).
 func BenchmarkFileSizeImport(b *testing.B) {
 	for b.Loop() {
 		n := 200_000
