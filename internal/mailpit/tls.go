@@ -23,7 +23,15 @@ type tlsFiles struct {
 // WithSTARTTLS makes Mailpit offer STARTTLS with a fresh self-signed
 // certificate for 127.0.0.1 and require it; TLSConfig trusts it. Without
 // WithAuth, any login is accepted.
-func WithSTARTTLS() Option {
+func WithSTARTTLS() Option { return withTLS("--smtp-require-starttls") }
+
+// WithImplicitTLS makes Mailpit speak TLS from the first byte (as on port
+// 465) with a fresh self-signed certificate; TLSConfig trusts it.
+func WithImplicitTLS() Option { return withTLS("--smtp-require-tls") }
+
+// withTLS gives Mailpit a self-signed certificate and the flag that
+// requires it.
+func withTLS(require string) Option {
 	return func(s *Server) {
 		s.t.Helper()
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -57,7 +65,7 @@ func WithSTARTTLS() Option {
 		pool := x509.NewCertPool()
 		pool.AddCert(cert)
 		s.tls = &tlsFiles{pool: pool}
-		s.args = append(s.args, "--smtp-tls-cert", certPath, "--smtp-tls-key", keyPath, "--smtp-require-starttls")
+		s.args = append(s.args, "--smtp-tls-cert", certPath, "--smtp-tls-key", keyPath, require)
 	}
 }
 

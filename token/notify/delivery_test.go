@@ -263,26 +263,36 @@ func TestBadOwnerAddress(t *testing.T) {
 	}
 }
 
-// TestSTARTTLSWithLogin: security starttls with a login delivers through a
-// server that requires STARTTLS and checks the password; a server without
-// STARTTLS is refused (never plain text), and no report shows the password.
-func TestSTARTTLSWithLogin(t *testing.T) {
+// TestTLSWithLogin: security starttls (tls) with a login delivers through a
+// server that requires STARTTLS (implicit TLS) and checks the password; a
+// server without STARTTLS is refused (never plain text), and no report shows
+// the password.
+func TestTLSWithLogin(t *testing.T) {
 	t.Parallel()
 	const password = "s3cret-smtp-pass"
 	mp := mailpit.Start(t, mailpit.WithSTARTTLS(), mailpit.WithAuth("tg", password))
+	implicit := mailpit.Start(t, mailpit.WithImplicitTLS(), mailpit.WithAuth("tg", password))
 	plain := mailpit.Start(t)
 	clock := fakeclock.New(start)
 	for _, tc := range []struct {
-		name string
-		mp   *mailpit.Server
-		ok   bool
-	}{{"starttls", mp, true}, {"no starttls offered", plain, false}} {
+		name     string
+		mp       *mailpit.Server
+		security notify.Security
+		pass     string
+		ok       bool
+	}{
+		{"starttls", mp, notify.SecurityStartTLS, password, true},
+		{"tls", implicit, notify.SecurityTLS, password, true},
+		{"wrong password", mp, notify.SecurityStartTLS, "wrong-" + password, false},
+		{"no starttls offered", plain, notify.SecurityStartTLS, password, false},
+	} {
 		s := backends[0].open(t)()
 		createToken(t, s, "alice", "Sprint dashboard", start.Add(-time.Hour), start.Add(6*24*time.Hour))
 		obs, errs := newCounter(), &errorLog{}
 		cfg := mailConfig(tc.mp, clock, tc.name, obs, errs)
-		cfg.SMTP.Security, cfg.SMTP.Username, cfg.SMTP.Password = notify.SecurityStartTLS, "tg", password
+		cfg.SMTP.Security, cfg.SMTP.Username, cfg.SMTP.Password = tc.security, "tg", tc.pass
 		cfg = notify.Fast(cfg, tc.mp.TLSConfig)
+		before := len(tc.mp.MustMessages())
 		n := newNotifier(t, s, cfg)
 		if tc.ok {
 			obs.waitCount(t, "delivered", "email", notify.EventExpiring, 1)
@@ -292,8 +302,8 @@ func TestSTARTTLSWithLogin(t *testing.T) {
 		}
 		obs.waitCount(t, "failed", "email", notify.EventExpiring, 1)
 		n.Stop()
-		if len(tc.mp.MustMessages()) != 0 {
-			t.Errorf("%s: mail sent without TLS", tc.name)
+		if got := len(tc.mp.MustMessages()); got != before {
+			t.Errorf("%s: %d mails, want the %d from before", tc.name, got, before)
 		}
 		if text := errs.text(); text == "" || strings.Contains(text, password) {
 			t.Errorf("%s: error reports %q: want a failure without the password", tc.name, text)

@@ -27,3 +27,12 @@ func WithLease(cfg Config, lease time.Duration) Config {
 	cfg.tuning = &t
 	return cfg
 }
+
+// WithQueues returns cfg (from Fast) with the given queue lengths: per
+// channel, and of rejection batches.
+func WithQueues(cfg Config, deliveries, alerts int) Config {
+	t := *cfg.tuning
+	t.queueLen, t.alertQueue = deliveries, alerts
+	cfg.tuning = &t
+	return cfg
+}
