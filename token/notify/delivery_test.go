@@ -291,7 +291,7 @@ func TestTLSWithLogin(t *testing.T) {
 		obs, errs := newCounter(), &errorLog{}
 		cfg := mailConfig(tc.mp, clock, tc.name, obs, errs)
 		cfg.SMTP.Security, cfg.SMTP.Username, cfg.SMTP.Password = tc.security, "tg", tc.pass
-		cfg = notify.Fast(cfg, tc.mp.TLSConfig)
+		cfg = notify.Fast(cfg, tc.mp.TLSConfig, 10*time.Millisecond)
 		before := len(tc.mp.MustMessages())
 		n := newNotifier(t, s, cfg)
 		if tc.ok {
@@ -302,6 +302,9 @@ func TestTLSWithLogin(t *testing.T) {
 		}
 		obs.waitCount(t, "failed", "email", notify.EventExpiring, 1)
 		n.Stop()
+		if r := obs.get("retried", "email", notify.EventExpiring); tc.pass != password && r != 0 {
+			t.Errorf("%s: retried %d times; a refused login is final", tc.name, r)
+		}
 		if got := len(tc.mp.MustMessages()); got != before {
 			t.Errorf("%s: %d mails, want the %d from before", tc.name, got, before)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/textproto"
 	"strconv"
 
 	mail "github.com/wneessen/go-mail"
@@ -58,9 +59,8 @@ func (e *emailChannel) send(ctx context.Context, m *message) error {
 	}
 	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
 		err = fmt.Errorf("mail to %s via %s: %w", to, e.cfg.Addr, err)
-		var se *mail.SendError
-		if errors.As(err, &se) && se.ErrorCode() >= 500 && se.ErrorCode() < 600 {
-			return permanent(err)
+		if smtpCode(err) >= 500 {
+			return permanent(err) // refused login, sender or recipient: retrying cannot help
 		}
 		return err
 	}
@@ -88,4 +88,18 @@ func (e *emailChannel) options() []mail.Option {
 			mail.WithUsername(e.cfg.Username), mail.WithPassword(e.cfg.Password))
 	}
 	return opts
+}
+
+// smtpCode is the SMTP reply code behind err (0 when there is none): a
+// refused message (go-mail's SendError) or a refused command (a login).
+func smtpCode(err error) int {
+	var se *mail.SendError
+	if errors.As(err, &se) && se.ErrorCode() != 0 {
+		return se.ErrorCode()
+	}
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return te.Code
+	}
+	return 0
 }
