@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -375,4 +376,29 @@ func countFormats(t *testing.T, path string) map[byte]int {
 		}
 	}
 	return n
+}
+
+// TestNewerFormatRefused: a file whose format version is newer than this
+// build's is not opened (it could not read it), and the error says why.
+func TestNewerFormatRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokengate.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bMeta).Put(metaFormat, []byte{fileFormat + 1}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path)
+	if err == nil {
+		_ = s.Close()
+		t.Fatal("Open of a file in a newer format succeeded")
+	}
+	if want := fmt.Sprintf("the file is in format %d, written by a newer tokengate (this one reads up to %d)", fileFormat+1, fileFormat); !strings.Contains(err.Error(), want) {
+		t.Errorf("Open error = %q, want it to say %q", err, want)
+	}
 }
