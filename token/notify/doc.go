@@ -30,12 +30,14 @@
 //	Your tokengate token 'Sprint dashboard' expires in 6 days
 //
 //	Your access token 'Sprint dashboard' expires on 2030-03-16 09:30 UTC (in 6 days).
+//
 //	When it expires, Power BI refreshes that use it will fail with "credentials are invalid".
 //	Create a new token and paste it into the data source settings before then.
 //
 //	Your tokengate token 'Sprint dashboard' has expired
 //
 //	Your access token 'Sprint dashboard' has expired on 2030-03-16 09:30 UTC.
+//
 //	Power BI refreshes that use it now fail with "credentials are invalid".
 //	Create a new token and paste it into the data source settings.
 //
@@ -53,6 +55,7 @@
 //	Your tokengate token 'Sprint dashboard' was refused 3 times
 //
 //	Power BI (agent Microsoft.Data.Mashup, IP 203.0.113.7) is still using your revoked token 'Sprint dashboard'.
+//
 //	It was refused 3 times within 1h, the last time at 2030-03-10 09:31 UTC.
 //	Power BI disables a scheduled refresh after four failures: give it a valid token.
 //
@@ -61,7 +64,16 @@
 // "Power BI" when the user agent is Power BI's (Microsoft.Data.Mashup,
 // PowerBI), "A client" otherwise. Every body ends with the token's label
 // (warnings: and hint …abcd and expiry in UTC) and, with PageURL, the link PageURL + "?replace=" + token id, which opens the
-// token page's Replace action for that token.
+// token page's Replace action for that token:
+//
+//	Token:   Sprint dashboard (…abcd)
+//	Expires: 2030-03-16 09:30 UTC
+//
+//	Replace it on the token page:
+//	https://tokens.example.com/tokens/?replace=<token id>
+//
+// An ip_not_allowed alert says "Use the token from an allowed address, or
+// create a token for this one." instead of the line about four failures.
 //
 // # Webhook
 //
