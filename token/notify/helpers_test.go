@@ -165,8 +165,9 @@ func newNotifier(t *testing.T, s token.Store, cfg notify.Config) *notify.Notifie
 	return n
 }
 
-// createToken stores a token of owner expiring at expires (zero: never).
-func createToken(t *testing.T, s token.Store, owner, label string, created, expires time.Time) token.Token {
+// newTokenRecord returns a fresh secret and the token of owner that stores
+// it, expiring at expires (zero: never).
+func newTokenRecord(t *testing.T, owner, label string, created, expires time.Time) (string, token.Token) {
 	t.Helper()
 	secret, err := token.Generate()
 	if err != nil {
@@ -176,8 +177,14 @@ func createToken(t *testing.T, s token.Store, owner, label string, created, expi
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk := token.Token{ID: id, Owner: owner, Label: label, Digest: token.DigestOf(secret),
+	return secret, token.Token{ID: id, Owner: owner, Label: label, Digest: token.DigestOf(secret),
 		Hint: token.HintOf(secret), CreatedAt: created, ExpiresAt: expires}
+}
+
+// createToken stores a token of owner expiring at expires (zero: never).
+func createToken(t *testing.T, s token.Store, owner, label string, created, expires time.Time) token.Token {
+	t.Helper()
+	_, tk := newTokenRecord(t, owner, label, created, expires)
 	if err := s.Create(context.Background(), tk, 0); err != nil {
 		t.Fatalf("creating token: %v", err)
 	}

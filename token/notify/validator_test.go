@@ -22,16 +22,7 @@ func TestValidatorToAlert(t *testing.T) {
 		clock := fakeclock.New(start)
 		obs, errs := newCounter(), &errorLog{}
 		s := open()
-		secret, err := token.Generate()
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, err := token.NewID()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tk := token.Token{ID: id, Owner: "alice", Label: "Sprint dashboard", Digest: token.DigestOf(secret),
-			Hint: token.HintOf(secret), CreatedAt: start.Add(-time.Hour)}
+		secret, tk := newTokenRecord(t, "alice", "Sprint dashboard", start.Add(-time.Hour), time.Time{})
 		ctx := context.Background()
 		if err := s.Create(ctx, tk, 0); err != nil {
 			t.Fatal(err)
