@@ -120,6 +120,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	notifySet.warn(a.logger)
 	vcfg := a.validatorConfig()
 	keys := poolKeys{store: storeKey(storeType, location)}
 	keys.cache = fmt.Sprintf("%s:%d:%d:%d:%d", keys.store, vcfg.CacheTTL, vcfg.NegativeTTL, vcfg.LastUsedFlush, vcfg.MaxEntries)

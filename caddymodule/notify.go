@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/tokengate/tokengate/token/notify"
 )
@@ -91,6 +92,21 @@ type NotifyRejectionAlert struct {
 type notifySettings struct {
 	cfg    notify.Config
 	digest string
+	// literal names the secrets written into the config instead of a
+	// placeholder (caddy adapt and the admin API show those).
+	literal []string
+}
+
+// warn logs the secrets written literally into the config (by field name,
+// never the value); nothing for nil settings.
+func (s *notifySettings) warn(logger *zap.Logger) {
+	if s == nil {
+		return
+	}
+	for _, field := range s.literal {
+		logger.Warn("tokengate: notify: "+field+" is written into the config; caddy adapt and the admin API's /config/ show it: use a placeholder such as {env.NAME}",
+			zap.String("field", field))
+	}
 }
 
 // build resolves placeholders, applies the defaults and validates; nil
@@ -157,7 +173,14 @@ func (n *NotifyConfig) build(repl *caddy.Replacer) (*notifySettings, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("tokengate: %w", err)
 	}
-	return &notifySettings{cfg: cfg, digest: settingsDigest(cfg)}, nil
+	ns := &notifySettings{cfg: cfg, digest: settingsDigest(cfg)}
+	if n.SMTP != nil && n.SMTP.Password != "" && !strings.Contains(n.SMTP.Password, "{") {
+		ns.literal = append(ns.literal, "smtp.password")
+	}
+	if n.Webhook != nil && !strings.Contains(n.Webhook.Secret, "{") {
+		ns.literal = append(ns.literal, "webhook.secret")
+	}
+	return ns, nil
 }
 
 // checkInterval refuses durations too short to be meant (JSON numbers are

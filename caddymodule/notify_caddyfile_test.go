@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/tokengate/tokengate/token/notify"
 )
@@ -215,5 +218,34 @@ func TestNotifyBuildErrorsNameTheField(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "short-secret") {
 			t.Errorf("%s: the error shows the secret: %v", in, err)
 		}
+	}
+}
+
+// TestNotifyWarnsOfLiteralSecrets: a secret written into the config (not a
+// placeholder) is warned about by field name, never by value.
+func TestNotifyWarnsOfLiteralSecrets(t *testing.T) {
+	n := &NotifyConfig{
+		SMTP:     &NotifySMTP{Address: "127.0.0.1:25", From: "tg@example.com", Username: "u", Password: "literal-pw"},
+		EmailFor: "{user}@example.com",
+		Webhook:  &NotifyWebhook{URL: "https://h.example.com/", Secret: "literal-webhook-secret"},
+	}
+	ns, err := n.build(caddy.NewReplacer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	ns.warn(zap.New(core))
+	if !reflect.DeepEqual(ns.literal, []string{"smtp.password", "webhook.secret"}) || logs.Len() != 2 {
+		t.Errorf("literal %v, %d warnings", ns.literal, logs.Len())
+	}
+	for _, e := range logs.All() {
+		if strings.Contains(e.Message, "literal-") || strings.Contains(fmt.Sprint(e.Context), "literal-") {
+			t.Errorf("the warning shows the secret: %s %v", e.Message, e.Context)
+		}
+	}
+	t.Setenv("TG_PW", "from-env")
+	n.SMTP.Password, n.Webhook.Secret = "{env.TG_PW}", "{env.TG_PW}-0123456789abcdef"
+	if ns, err := n.build(caddy.NewReplacer()); err != nil || len(ns.literal) != 0 {
+		t.Errorf("placeholders: literal %v, %v", ns.literal, err)
 	}
 }
