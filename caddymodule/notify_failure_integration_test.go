@@ -79,3 +79,43 @@ func TestNotifyMailServerDown(t *testing.T) {
 		t.Errorf("the log shows a panic:\n%s", inst.Logs.String())
 	}
 }
+
+// TestNotifyReloadSwapsNotifier: a reload that changes the notify settings
+// routes the stored rejections to the new settings' notifier: with
+// rejection alerts off two refusals of a revoked token send nothing; after
+// a reload to "rejection_alert 3 1h" the third sends the alert; after a
+// reload without a notify block the token page says nothing is configured.
+func TestNotifyReloadSwapsNotifier(t *testing.T) {
+	kind, dir, c := seededBolt(t, "alice")
+	mp := mailpit.Start(t)
+	up := newEchoUpstream(t)
+	port := testcaddy.FreePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	cfg := func(extra string) string {
+		return gateCaddyfile(withNotify(kind, mailNotify(mp, base+"/tokens/", extra)).directive, port, up.URL, "")
+	}
+	inst := testcaddy.Start(t, cfg("rejection_alert off"), testcaddy.Options{Dir: dir, ReadyURL: base + "/plain/"})
+	revokeVia(t, base, "alice", c.Token.ID)
+	refuse := func(i int) {
+		t.Helper()
+		if got := status(t, base+"/odata/", basicauth.Header("alice", c.Secret)); got != http.StatusUnauthorized {
+			t.Fatalf("revoked token: %d", got)
+		}
+		waitUntil(t, fmt.Sprintf("rejection %d to be stored", i), func() bool { return len(rejectionsOf(t, base, "alice")) >= i })
+	}
+	refuse(1)
+	refuse(2)
+	inst.Reload(cfg("rejection_alert 3 1h"))
+	if n := len(mp.MustMessages()); n != 0 {
+		t.Fatalf("%d mails with rejection alerts off", n)
+	}
+	refuse(3)
+	if got := mp.WaitFor(1, mailWait); len(got) != 1 || !strings.Contains(got[0].Subject, "was refused 3 times") {
+		t.Fatalf("after the reload: %+v, want one alert", got)
+	}
+
+	inst.Reload(gateCaddyfile(kind.directive, port, up.URL, ""))
+	if txt := pageText(t, base, "alice"); !strings.Contains(txt, "No notifications configured") {
+		t.Error("without a notify block the token page still names a channel")
+	}
+}
