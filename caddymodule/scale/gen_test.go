@@ -5,6 +5,7 @@ package scale
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -54,6 +55,18 @@ type dataset struct {
 	capped    int      // what `tokens cap-lifetime 90d` must change
 	genTime   time.Duration
 	open      func(t testing.TB) token.Store // bolt: only while no instance runs
+}
+
+// fileSize is the size of the bolt file (0 for Postgres).
+func (d *dataset) fileSize() int64 {
+	if d.store != "bolt" {
+		return 0
+	}
+	fi, err := os.Stat(filepath.Join(d.dir, "data", "tokengate.db"))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // sampleOwners returns n owners spread over the dataset.
@@ -111,7 +124,7 @@ func genPostgres(t *testing.T, n, owners int, now time.Time) *dataset {
 		t.Fatalf("connect: %v", err)
 	}
 	defer conn.Close(context.Background())
-	rebuild := dropSecondaryIndexes(ctx, t, conn)
+	rebuild := dropIndexes(ctx, t, conn)
 	for _, step := range []struct {
 		sql  string
 		args []any
@@ -126,11 +139,14 @@ func genPostgres(t *testing.T, n, owners int, now time.Time) *dataset {
 			t.Fatalf("generating %d tokens: %v\n%s", n, err, step.sql)
 		}
 	}
+	inserted := time.Since(start)
 	for _, def := range append(rebuild, "ANALYZE") {
 		if _, err := conn.Exec(ctx, def); err != nil {
 			t.Fatalf("after generating %d tokens: %v\n%s", n, err, def)
 		}
 	}
+	t.Logf("postgres: %d tokens and their events inserted in %s, %d indexes built and analyzed in %s",
+		n, inserted.Round(time.Millisecond), len(rebuild), (time.Since(start) - inserted).Round(time.Millisecond))
 	d := &dataset{store: "postgres", tokens: n, owners: owners, dir: t.TempDir(),
 		directive: "store postgres {env.TG_SCALE_DSN}", env: []string{"TG_SCALE_DSN=" + dsn}}
 	err = conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE revoked_at IS NULL),
@@ -150,41 +166,51 @@ func genPostgres(t *testing.T, n, owners int, now time.Time) *dataset {
 	return d
 }
 
-// dropSecondaryIndexes drops the indexes of tokens and events that back no
-// constraint (whatever the migrations made) and returns the statements
-// that create them again: built once over a million rows they cost a sort
-// each, where a million inserts would each walk every index.
-func dropSecondaryIndexes(ctx context.Context, t *testing.T, conn *pgx.Conn) []string {
+// dropIndexes drops the indexes of tokens and events — plain ones and the
+// primary key and unique constraints no foreign key depends on, whatever
+// the migrations made — and returns the statements that create them
+// again: built once over a million rows they cost a sort each, where a
+// million inserts would each walk every index at a random place.
+func dropIndexes(ctx context.Context, t *testing.T, conn *pgx.Conn) []string {
 	t.Helper()
-	rows, err := conn.Query(ctx, `SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+	rows, err := conn.Query(ctx, `
+		SELECT 'DROP INDEX ' || i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
 		FROM pg_index i
 		WHERE i.indrelid IN ('tokens'::regclass, 'events'::regclass)
-		  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)`)
+		  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+		UNION ALL
+		SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname),
+		       format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid))
+		FROM pg_constraint c
+		WHERE c.conrelid IN ('tokens'::regclass, 'events'::regclass) AND c.contype IN ('p', 'u')
+		  AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = c.conindid)`)
 	if err != nil {
 		t.Fatalf("reading the indexes: %v", err)
 	}
-	type index struct{ Name, Def string }
+	type index struct{ Drop, Create string }
 	idx, err := pgx.CollectRows(rows, pgx.RowToStructByPos[index])
 	if err != nil {
 		t.Fatalf("reading the indexes: %v", err)
 	}
-	defs := make([]string, 0, len(idx))
+	creates := make([]string, 0, len(idx))
 	for _, ix := range idx {
-		if _, err := conn.Exec(ctx, "DROP INDEX "+ix.Name); err != nil {
-			t.Fatalf("dropping index %s: %v", ix.Name, err)
+		if _, err := conn.Exec(ctx, ix.Drop); err != nil {
+			t.Fatalf("%s: %v", ix.Drop, err)
 		}
-		defs = append(defs, ix.Def)
+		creates = append(creates, ix.Create)
 	}
-	return defs
+	return creates
 }
 
 // Bolt: every token but a few is a legacy one, brought in by the store's
 // own Import in chunks (linear); boltDated tokens are created one by one
 // and boltRevoked legacy ones revoked, for the mix.
-const boltImportChunk = 100_000
+// Their ids ascend in generation order, so each chunk appends to the
+// tokens bucket instead of rewriting its pages.
+const boltImportChunk = 250_000
 
-func boltDated(n int) int   { return min(n/2, 1000) }
-func boltRevoked(n int) int { return max(1, min(n/1000, 200)) }
+func boltDated(n int) int   { return min(n/2, 300) }
+func boltRevoked(n int) int { return max(1, min(n/1000, 50)) }
 
 // genBolt fills a new bolt file in the instance directory.
 func genBolt(t *testing.T, n, owners int, now time.Time) *dataset {
@@ -209,7 +235,7 @@ func genBolt(t *testing.T, n, owners int, now time.Time) *dataset {
 	for from := 0; from < legacy; from += boltImportChunk {
 		ts := make([]token.Token, 0, min(boltImportChunk, legacy-from))
 		for i := from; i < from+cap(ts); i++ {
-			ts = append(ts, genToken(t, i, owners))
+			ts = append(ts, genToken(i, owners))
 		}
 		for _, tk := range ts {
 			if len(revokeIDs) < revoked {
@@ -221,9 +247,10 @@ func genBolt(t *testing.T, n, owners int, now time.Time) *dataset {
 		}
 	}
 	d.capped = legacy - revoked
+	imported := time.Since(start)
 	today := now.Truncate(24 * time.Hour)
 	for i := legacy; i < n; i++ {
-		tk := genToken(t, i, owners)
+		tk := genToken(i, owners)
 		tk.CreatedAt = now.Add(-time.Duration(i%700) * time.Hour)
 		tk.ExpiresAt = today.AddDate(0, 0, expiryDays(i))
 		if expiryDays(i) > capCertainly {
@@ -240,16 +267,15 @@ func genBolt(t *testing.T, n, owners int, now time.Time) *dataset {
 	}
 	d.unrevoked = n - revoked
 	d.genTime = time.Since(start)
+	t.Logf("bolt: %d legacy tokens imported in %s, %d created and %d revoked in %s", legacy, imported.Round(time.Millisecond),
+		dated, revoked, (d.genTime - imported).Round(time.Millisecond))
 	return d
 }
 
-// genToken is generated token i (legacy: no dates).
-func genToken(t testing.TB, i, owners int) token.Token {
-	id, err := token.NewID()
-	if err != nil {
-		t.Fatal(err)
-	}
+// genToken is generated token i (legacy: no dates), with an id shaped as
+// token.NewID makes them (20 hex digits) that ascends with i.
+func genToken(i, owners int) token.Token {
 	s := secretOf(i)
-	return token.Token{ID: id, Owner: ownerName(i % owners), Label: fmt.Sprintf("Report %d", i),
+	return token.Token{ID: fmt.Sprintf("%020x", i+1), Owner: ownerName(i % owners), Label: fmt.Sprintf("Report %d", i),
 		Digest: token.DigestOf(s), Hint: token.HintOf(s)}
 }
