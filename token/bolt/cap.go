@@ -10,11 +10,21 @@ import (
 	"github.com/tokengate/tokengate/token"
 )
 
-// CapExpiry caps one batch: of the next batch tokens (revoked ones count)
-// after the ID after, it caps every unrevoked one that expires later than
-// limit or never, in one bbolt transaction; see token.Store. The batch is
-// read first and written after the cursor is done with (no writes while
-// iterating), so the transaction holds at most batch stored values.
+// MaxCapBatch bounds the tokens one CapExpiry transaction looks at,
+// whatever batch asks. Each capped token's history entry adds a key to the
+// owner index of the history at a random place, so a transaction dirties
+// about one page of that index per token, and bbolt keeps every dirty page
+// in memory until commit: at a million tokens, a batch of 5,000 peaked at
+// 118 MiB of heap (36 s in all), 2,000 at 71 MiB (60 s), 1,000 at 48 MiB
+// (71 s).
+const MaxCapBatch = 1000
+
+// CapExpiry caps one batch: of the next batch tokens (at most MaxCapBatch;
+// revoked ones count) after the ID after, it caps every unrevoked one that
+// expires later than limit or never, in one bbolt transaction; see
+// token.Store. The batch is read first and written after the cursor is
+// done with (no writes while iterating), so the transaction holds at most
+// batch stored values.
 func (s *Store) CapExpiry(ctx context.Context, limit time.Time, by string, at time.Time, after string, batch int) ([]token.Digest, string, error) {
 	if err := checkActor(by, at); err != nil {
 		return nil, "", err
@@ -28,6 +38,7 @@ func (s *Store) CapExpiry(ctx context.Context, limit time.Time, by string, at ti
 	if err := token.CheckListCursor(after); err != nil {
 		return nil, "", err
 	}
+	batch = min(batch, MaxCapBatch)
 	var (
 		changed []token.Digest
 		next    string

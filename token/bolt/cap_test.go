@@ -73,3 +73,18 @@ func BenchmarkCapLifetime(b *testing.B) {
 		})
 	}
 }
+
+// TestCapBatchBounded: whatever batch asks, one transaction caps at most
+// bolt.MaxCapBatch tokens and hands back the cursor of the rest.
+func TestCapBatchBounded(t *testing.T) {
+	s := filledStore(t, bolt.MaxCapBatch+500)
+	ctx, now := context.Background(), time.Now().UTC()
+	first, next, err := s.CapExpiry(ctx, now.Add(time.Hour), "ops", now, "", 10*bolt.MaxCapBatch)
+	if err != nil || len(first) != bolt.MaxCapBatch || next == "" {
+		t.Fatalf("first batch: %d changed, next %q, %v; want %d and a cursor", len(first), next, err, bolt.MaxCapBatch)
+	}
+	rest, next, err := s.CapExpiry(ctx, now.Add(time.Hour), "ops", now, next, 10*bolt.MaxCapBatch)
+	if err != nil || len(rest) != 500 || next != "" {
+		t.Fatalf("second batch: %d changed, next %q, %v; want 500 and no cursor", len(rest), next, err)
+	}
+}
