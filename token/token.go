@@ -1,6 +1,7 @@
 package token
 
 import (
+	"math"
 	"net/netip"
 	"strings"
 	"time"
@@ -131,8 +132,10 @@ const (
 	RejectUsernameMismatch RejectReason = "username_mismatch"
 )
 
-// Rejection is one refused attempt with a known token, kept so the owner can
-// see why a Power BI refresh failed.
+// Rejection is a refused attempt with a known token, kept so the owner can
+// see why a Power BI refresh failed. Identical attempts (same token, reason,
+// IP and agent) within one write-behind flush are one Rejection: At is the
+// newest, Count how many.
 type Rejection struct {
 	TokenID string
 	Owner   string
@@ -141,4 +144,18 @@ type Rejection struct {
 	IP      string
 	Agent   string
 	Reason  RejectReason
+	// Count is how many identical refused attempts this record stands for,
+	// at least 1; 0 (from a store or caller that predates it) means 1. Read
+	// it with Times.
+	Count int
+}
+
+// MaxRejectionCount is the largest Count a store keeps (Postgres integer);
+// a larger one is stored as this.
+const MaxRejectionCount = math.MaxInt32
+
+// Times returns how many refused attempts r stands for: Count, or 1 when
+// Count is not set (0 or less), at most MaxRejectionCount.
+func (r Rejection) Times() int {
+	return min(max(r.Count, 1), MaxRejectionCount)
 }

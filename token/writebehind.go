@@ -122,7 +122,8 @@ func (v *Validator) RecordUse(r Result, ip, agent string) {
 
 // RecordRejection notes that r's known token (r.TokenID != "") was refused
 // for reason. Identical rejections (token, reason, ip, agent) are coalesced
-// to the newest; at most MaxPendingRejections distinct ones wait for the next
+// into one record: the newest, its Count the number of attempts (kept
+// growing while a failed flush holds it back); at most MaxPendingRejections distinct ones wait for the next
 // flush (half of them wake the loop for an early one), further ones are
 // dropped and counted.
 func (v *Validator) RecordRejection(r Result, reason RejectReason, ip, agent string) {
@@ -131,7 +132,7 @@ func (v *Validator) RecordRejection(r Result, reason RejectReason, ip, agent str
 	}
 	rej := Rejection{
 		TokenID: r.TokenID, Owner: r.Owner, Label: r.Label, At: v.cfg.Clock(),
-		IP: cleanText(ip, maxIPLen), Agent: cleanText(agent, maxAgentLen), Reason: reason,
+		IP: cleanText(ip, maxIPLen), Agent: cleanText(agent, maxAgentLen), Reason: reason, Count: 1,
 	}
 	if !v.wb.addRejection(rej, v.cfg.maxPendingRejections) {
 		v.writeThrough(nil, []Rejection{rej})
@@ -176,9 +177,7 @@ func (w *writeBehind) addRejection(rej Rejection, bound int) bool {
 		return false
 	}
 	if i, ok := w.rejIdx[k]; ok {
-		if w.rejs[i].At.Before(rej.At) {
-			w.rejs[i] = rej
-		}
+		w.rejs[i] = coalesce(w.rejs[i], rej)
 		w.mu.Unlock()
 		return true
 	}
@@ -196,6 +195,18 @@ func (w *writeBehind) addRejection(rej Rejection, bound int) bool {
 		w.wake()
 	}
 	return true
+}
+
+// coalesce returns the one record for two identical rejections a and b:
+// the newer's fields, counting the attempts of both (saturating at
+// MaxRejectionCount).
+func coalesce(a, b Rejection) Rejection {
+	n := int(min(int64(a.Times())+int64(b.Times()), MaxRejectionCount)) // no overflow where int is 32 bits
+	if a.At.Before(b.At) {
+		a = b
+	}
+	a.Count = n
+	return a
 }
 
 // take removes and returns what is due for the store. Slots of tokens used

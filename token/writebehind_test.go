@@ -130,14 +130,66 @@ func TestRejectionsFlushed(t *testing.T) {
 	byIP := map[string]token.Rejection{got[0].IP: got[0], got[1].IP: got[1]}
 	first := byIP["10.0.0.1"]
 	if first.TokenID != exp.ID || first.Reason != token.RejectExpired || !first.At.Equal(newest) ||
-		first.Label != exp.Label || first.Agent != "PowerBI" {
-		t.Errorf("coalesced rejection = %+v, want token %s, expired, at %v", first, exp.ID, newest)
+		first.Label != exp.Label || first.Agent != "PowerBI" || first.Count != 4 {
+		t.Errorf("coalesced rejection = %+v, want token %s, expired, at %v, count 4", first, exp.ID, newest)
 	}
-	if _, ok := byIP["10.0.0.2"]; !ok {
-		t.Errorf("rejection from 10.0.0.2 missing: %+v", got)
+	if other, ok := byIP["10.0.0.2"]; !ok || other.Count != 1 {
+		t.Errorf("rejection from 10.0.0.2 missing or not counted once: %+v", got)
 	}
 	if n := e.store.rejectWrites.Load(); n != 1 {
 		t.Errorf("AddRejections calls = %d, want 1", n)
+	}
+}
+
+// TestRejectionCount: three identical refusals within a flush are one
+// record with Count 3; held back by a failed flush, the record keeps
+// counting the identical refusals that follow (and keeps the newest time),
+// while a refusal differing in one field is a record of its own.
+func TestRejectionCount(t *testing.T) {
+	e := newEnv(t, token.ValidatorConfig{})
+	secret, tok := e.create("alice", time.Time{})
+	r := e.validate(secret)
+	e.revoke(tok)
+	refuse := func(n int, agent string) {
+		for range n {
+			e.clock.Advance(time.Second)
+			e.v.RecordRejection(r, token.RejectRevoked, "203.0.113.7", agent)
+		}
+	}
+	stored := func() []token.Rejection { // newest first
+		t.Helper()
+		rs, err := e.store.Rejections(e.ctx, "alice", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	refuse(3, "PowerBI")
+	first := e.clock.Now()
+	if err := e.v.Flush(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(); len(got) != 1 || got[0].Count != 3 || !got[0].At.Equal(first) {
+		t.Fatalf("after 3 identical refusals: %+v, want one record with Count 3 at %v", got, first)
+	}
+
+	refuse(2, "PowerBI")
+	e.store.down.Store(true)
+	if err := e.v.Flush(e.ctx); !errors.Is(err, token.ErrUnavailable) {
+		t.Fatalf("Flush with the store down: %v, want ErrUnavailable", err)
+	}
+	e.store.down.Store(false)
+	refuse(4, "PowerBI")
+	newest := e.clock.Now()
+	refuse(1, "Excel")
+	if err := e.v.Flush(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := stored()
+	if len(got) != 3 || got[0].Agent != "Excel" || got[0].Count != 1 ||
+		got[1].Agent != "PowerBI" || got[1].Count != 6 || !got[1].At.Equal(newest) || got[2].Count != 3 {
+		t.Errorf("after 2 refusals held back by a failed flush, 4 more and 1 of another agent: %+v; want "+
+			"Excel 1, then PowerBI 6 at %v, then the first PowerBI 3", got, newest)
 	}
 }
 

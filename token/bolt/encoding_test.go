@@ -102,7 +102,8 @@ func TestEventAndRejectionRoundTrip(t *testing.T) {
 			}
 		}
 		r := token.Rejection{TokenID: "0123456789abcdef0123", Owner: "ålice", Label: "laptop", At: at, IP: "203.0.113.7",
-			Agent: "curl", Reason: []token.RejectReason{token.RejectExpired, "new_reason", token.RejectOutOfScope}[i%3]}
+			Agent: "curl", Reason: []token.RejectReason{token.RejectExpired, "new_reason", token.RejectOutOfScope}[i%3],
+			Count: []int{1, 3, 300, token.MaxRejectionCount}[i%4]}
 		k := binary.BigEndian.AppendUint64(append(ownerKey(r.Owner), timeKey(r.At)...), 9)
 		v := encodeRejection(r)
 		if got, err := decodeRejection(k, v); err != nil || !reflect.DeepEqual(got, r) {

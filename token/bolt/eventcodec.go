@@ -124,16 +124,29 @@ func decodeEvent(tx *bbolt.Tx, k, v []byte) (token.Event, error) {
 var rejectReasons = []token.RejectReason{"", token.RejectExpired, token.RejectRevoked,
 	token.RejectUsernameMismatch, token.RejectIPNotAllowed, token.RejectOutOfScope}
 
-// encodeRejection returns the stored form of r (binaryV1): its owner and
-// time are the key's (ownerKey + timeKey + sequence).
+// binaryV2 is the binary form of a rejection that stands for several
+// attempts: binaryV1's fields, then the count (uvarint, 2 or more). A
+// rejection of one attempt stays binaryV1, as earlier builds wrote it.
+const binaryV2 = 2
+
+// encodeRejection returns the stored form of r (binaryV1, or binaryV2 when
+// r.Times() > 1): its owner and time are the key's (ownerKey + timeKey +
+// sequence).
 func encodeRejection(r token.Rejection) []byte {
+	n, format := r.Times(), byte(binaryV1)
+	if n > 1 {
+		format = binaryV2
+	}
 	x := encoder{b: make([]byte, 0, 64)}
-	x.b = append(x.b, binaryV1)
+	x.b = append(x.b, format)
 	writeKind(&x, string(r.Reason), rejectReasons)
 	x.str(r.TokenID)
 	x.str(r.Label)
 	x.str(r.IP)
 	x.str(r.Agent)
+	if n > 1 {
+		x.uvarint(uint64(n))
+	}
 	return x.b
 }
 
@@ -150,16 +163,23 @@ func decodeRejection(k, v []byte) (token.Rejection, error) {
 	if err == nil && len(rest) != eventKeyLen {
 		err = fmt.Errorf("key of %d bytes after the owner, want %d", len(rest), eventKeyLen)
 	}
-	if err == nil && (len(v) == 0 || v[0] != binaryV1) {
+	if err == nil && (len(v) == 0 || v[0] != binaryV1 && v[0] != binaryV2) {
 		err = fmt.Errorf("unknown format %s", formatOf(v))
 	}
 	if err != nil {
 		return token.Rejection{}, fmt.Errorf("decoding rejection: %w", err)
 	}
-	r := token.Rejection{Owner: owner, At: parseTimeKey(rest[:12])}
+	r := token.Rejection{Owner: owner, At: parseTimeKey(rest[:12]), Count: 1}
 	d := decoder{b: v[1:]}
 	r.Reason = token.RejectReason(readKind(&d, rejectReasons))
 	r.TokenID, r.Label, r.IP, r.Agent = d.str(), d.str(), d.str(), d.str()
+	if v[0] == binaryV2 {
+		if n := d.uvarint(); n < 2 || n > token.MaxRejectionCount {
+			d.fail(fmt.Errorf("count %d out of range", n))
+		} else {
+			r.Count = int(n)
+		}
+	}
 	if err := d.done(); err != nil {
 		return token.Rejection{}, fmt.Errorf("decoding rejection of %q: %w", owner, err)
 	}
@@ -225,14 +245,21 @@ type rejectionRecord struct {
 	IP      string    `json:"ip"`
 	Agent   string    `json:"agent"`
 	Reason  string    `json:"reason"`
+	Count   int       `json:"count,omitempty"` // not in the first format: absent reads as 1
 }
 
 func toRejectionRecord(r token.Rejection) rejectionRecord {
-	return rejectionRecord{TokenID: r.TokenID, Owner: r.Owner, Label: r.Label, At: r.At, IP: r.IP,
+	x := rejectionRecord{TokenID: r.TokenID, Owner: r.Owner, Label: r.Label, At: r.At, IP: r.IP,
 		Agent: r.Agent, Reason: string(r.Reason)}
+	if n := r.Times(); n > 1 {
+		x.Count = n
+	}
+	return x
 }
 
 func (r rejectionRecord) rejection() token.Rejection {
-	return token.Rejection{TokenID: r.TokenID, Owner: r.Owner, Label: r.Label, At: r.At, IP: r.IP,
-		Agent: r.Agent, Reason: token.RejectReason(r.Reason)}
+	x := token.Rejection{TokenID: r.TokenID, Owner: r.Owner, Label: r.Label, At: r.At, IP: r.IP,
+		Agent: r.Agent, Reason: token.RejectReason(r.Reason), Count: r.Count}
+	x.Count = x.Times()
+	return x
 }

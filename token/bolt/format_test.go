@@ -131,14 +131,14 @@ func TestOldFileFormat(t *testing.T) {
 	}
 
 	wantAlice := []token.Rejection{
-		{TokenID: "t1", Owner: "alice", Label: laptop, At: t0.Add(5 * time.Hour), IP: "198.51.100.2", Agent: "curl/8.5.0", Reason: "ip_not_allowed"},
+		{TokenID: "t1", Owner: "alice", Label: laptop, At: t0.Add(5 * time.Hour), IP: "198.51.100.2", Agent: "curl/8.5.0", Reason: "ip_not_allowed", Count: 1},
 		{TokenID: "t1", Owner: "alice", Label: laptop, At: t0.Add(3 * time.Hour), IP: "203.0.113.7",
-			Agent: "Microsoft.Data.Mashup (https://go.microsoft.com/fwlink/?LinkID=304225)", Reason: token.RejectExpired},
+			Agent: "Microsoft.Data.Mashup (https://go.microsoft.com/fwlink/?LinkID=304225)", Reason: token.RejectExpired, Count: 1},
 	}
 	if got, err := s.Rejections(ctx, "alice", 10); err != nil || !reflect.DeepEqual(got, wantAlice) {
 		t.Errorf("Rejections(alice) of the old file = %+v, %v\nwant %+v", got, err, wantAlice)
 	}
-	wantBob := []token.Rejection{{TokenID: "t2", Owner: "bob", Label: "report", At: t0.Add(4 * time.Hour), IP: "2001:db8::1", Reason: token.RejectRevoked}}
+	wantBob := []token.Rejection{{TokenID: "t2", Owner: "bob", Label: "report", At: t0.Add(4 * time.Hour), IP: "2001:db8::1", Reason: token.RejectRevoked, Count: 1}}
 	if got, err := s.Rejections(ctx, "bob", 10); err != nil || !reflect.DeepEqual(got, wantBob) {
 		t.Errorf("Rejections(bob) of the old file = %+v, %v\nwant %+v", got, err, wantBob)
 	}
@@ -172,8 +172,8 @@ func TestOldFileFormat(t *testing.T) {
 	}
 	defer db.Close()
 	_ = db.View(func(tx *bbolt.Tx) error {
-		if v := tx.Bucket([]byte("meta")).Get([]byte("format")); !bytes.Equal(v, []byte{2}) {
-			t.Errorf("format version of the migrated file = %x, want 02", v)
+		if v := tx.Bucket([]byte("meta")).Get([]byte("format")); !bytes.Equal(v, []byte{3}) {
+			t.Errorf("format version of the migrated file = %x, want 03", v)
 		}
 		for _, name := range []string{"tokens", "events", "rejections"} {
 			n := 0

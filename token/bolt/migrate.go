@@ -15,10 +15,16 @@ var (
 	metaFormat = []byte("format")
 )
 
-// fileFormat is the format this build writes (2): binary tokens, events and
+// fileFormat is the format this build writes (3): format 2 plus rejections
+// that count several identical attempts (binaryV2, eventcodec.go), which
+// earlier builds cannot read. Format 2: binary tokens, events and
 // rejections, compact ids in digests, legacy tokens counted (legacy.go).
 // Format 1 stored JSON and listed legacy tokens in a bucket.
-const fileFormat = 2
+const fileFormat = 3
+
+// formatBeforeCounts is the format before rejections carried counts: its values
+// all decode, so such a file only gets the new number.
+const formatBeforeCounts = 2
 
 // migrateBatch is how many values one migration transaction rewrites at
 // most: memory stays flat, and a crash leaves a file whose mixed old and new
@@ -43,6 +49,8 @@ func checkFormat(tx *bbolt.Tx, fresh bool) (bool, error) {
 		return false, fmt.Errorf("malformed format version (%d bytes)", len(v))
 	case v[0] > fileFormat:
 		return false, fmt.Errorf("the file is in format %d, written by a newer tokengate (this one reads up to %d)", v[0], fileFormat)
+	case v[0] == formatBeforeCounts:
+		return false, meta.Put(metaFormat, []byte{fileFormat})
 	}
 	return v[0] < fileFormat, nil
 }

@@ -115,7 +115,8 @@ func (s *Store) TouchLastUsed(ctx context.Context, uses []token.LastUse) error {
 	return nil
 }
 
-// AddRejections records refused attempts and trims each owner's list to the
+// AddRejections records refused attempts (each with its Times: a Count
+// of 0 is stored as 1) and trims each owner's list to the
 // newest token.MaxRejectionsPerOwner; see token.Store.
 func (s *Store) AddRejections(ctx context.Context, rs []token.Rejection) error {
 	n := len(rs)
@@ -124,7 +125,7 @@ func (s *Store) AddRejections(ctx context.Context, rs []token.Rejection) error {
 	}
 	owner, id, label, ip, agent, reason := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n)
-	at := make([]pgtype.Timestamptz, n)
+	at, count := make([]pgtype.Timestamptz, n), make([]int32, n)
 	owners := map[string]bool{}
 	for i, r := range rs {
 		switch {
@@ -137,8 +138,8 @@ func (s *Store) AddRejections(ctx context.Context, rs []token.Rejection) error {
 		case r.Reason == "":
 			return invalid("add rejections", "rejection %d: reason must not be empty", i+1)
 		}
-		owner[i], id[i], label[i], at[i], ip[i], agent[i], reason[i] =
-			r.Owner, r.TokenID, r.Label, ts(r.At), r.IP, r.Agent, string(r.Reason)
+		owner[i], id[i], label[i], at[i], ip[i], agent[i], reason[i], count[i] =
+			r.Owner, r.TokenID, r.Label, ts(r.At), r.IP, r.Agent, string(r.Reason), int32(r.Times())
 		owners[r.Owner] = true
 	}
 	distinct := make([]string, 0, len(owners))
@@ -152,9 +153,10 @@ func (s *Store) AddRejections(ctx context.Context, rs []token.Rejection) error {
 			ownerLockClass+1, distinct); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO rejections (owner, token_id, label, at, ip, agent, reason)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[])`,
-			owner, id, label, at, ip, agent, reason); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO rejections (owner, token_id, label, at, ip, agent, reason, count)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
+				$8::integer[])`,
+			owner, id, label, at, ip, agent, reason, count); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM rejections r USING (
@@ -173,7 +175,7 @@ func (s *Store) Rejections(ctx context.Context, owner string, limit int) ([]toke
 	if err := s.checkOpen("rejections"); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT owner, token_id, label, at, ip, agent, reason FROM rejections
+	rows, err := s.pool.Query(ctx, `SELECT owner, token_id, label, at, ip, agent, reason, count FROM rejections
 		WHERE owner = $1 ORDER BY at DESC, id DESC LIMIT $2`, owner, limit)
 	if err != nil {
 		return nil, s.wrap("rejections", err)
@@ -186,7 +188,7 @@ func (s *Store) Rejections(ctx context.Context, owner string, limit int) ([]toke
 			at     pgtype.Timestamptz
 			reason string
 		)
-		if err := rows.Scan(&r.Owner, &r.TokenID, &r.Label, &at, &r.IP, &r.Agent, &reason); err != nil {
+		if err := rows.Scan(&r.Owner, &r.TokenID, &r.Label, &at, &r.IP, &r.Agent, &reason, &r.Count); err != nil {
 			return nil, s.wrap("rejections", err)
 		}
 		r.At, r.Reason = fromTS(at), token.RejectReason(reason)

@@ -19,19 +19,49 @@ func (e *env) rejections(owner string, limit int) []token.Rejection {
 }
 
 // rejection returns the n-th refused attempt with the stored token tok; its
-// Agent tells it apart.
+// Agent tells it apart. It stands for n%4 attempts (0: unset, read as 1).
 func rejection(tok token.Token, at time.Time, n int) token.Rejection {
 	reasons := []token.RejectReason{token.RejectExpired, token.RejectRevoked, token.RejectUsernameMismatch}
 	return token.Rejection{TokenID: tok.ID, Owner: tok.Owner, Label: tok.Label, At: at,
-		IP: fmt.Sprintf("192.0.2.%d", n%250), Agent: fmt.Sprintf("agent %d", n), Reason: reasons[n%len(reasons)]}
+		IP: fmt.Sprintf("192.0.2.%d", n%250), Agent: fmt.Sprintf("agent %d", n), Reason: reasons[n%len(reasons)],
+		Count: n % 4}
 }
 
+// checkRejection compares got with want as stored: a Count of 0 (or less)
+// reads back as 1.
 func checkRejection(e *env, what string, got, want token.Rejection) {
 	e.t.Helper()
 	g, w := got, want
-	g.At, w.At = time.Time{}, time.Time{}
+	g.At, w.At, w.Count = time.Time{}, time.Time{}, want.Times()
 	if g != w || !got.At.Equal(want.At) {
-		e.t.Errorf("%s = %+v, want %+v", what, got, want)
+		e.t.Errorf("%s = %+v, want %+v", what, got, w)
+	}
+}
+
+// testRejectionCount: the number of attempts a rejection stands for is
+// stored and read back; unset or negative reads as 1, one beyond
+// MaxRejectionCount as MaxRejectionCount.
+func testRejectionCount(e *env) {
+	tok := e.create("alice", "a", e.at(-day))
+	counts := []int{0, -3, 1, 2, 1000, token.MaxRejectionCount, token.MaxRejectionCount + 1}
+	rs := make([]token.Rejection, len(counts))
+	for i, n := range counts {
+		rs[i] = rejection(tok, e.at(time.Duration(i)*time.Second), i)
+		rs[i].Count = n
+	}
+	if err := e.s.AddRejections(e.ctx, rs); err != nil {
+		e.t.Fatalf("AddRejections: %v", err)
+	}
+	got := e.rejections("alice", 10)
+	if len(got) != len(rs) {
+		e.t.Fatalf("Rejections(alice) returned %d, want %d", len(got), len(rs))
+	}
+	for i, r := range got {
+		want := rs[len(rs)-1-i]
+		checkRejection(e, fmt.Sprintf("Rejections(alice)[%d] of Count %d", i, want.Count), r, want)
+	}
+	if n := got[0].Count; n != token.MaxRejectionCount {
+		e.t.Errorf("a Count beyond the maximum reads back as %d, want %d", n, token.MaxRejectionCount)
 	}
 }
 

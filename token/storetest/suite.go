@@ -54,7 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) token.Store) {
 		{"Digests", testDigests},
 		{"TouchLastUsed", testTouchLastUsed},
 		{"Rejections", testRejections},
-		{"RejectionsCap", testRejectionsCap},
+		{"RejectionsCap", testRejectionsCap}, {"RejectionCount", testRejectionCount},
 		{"History", testHistory},
 		{"HistoryTies", testHistoryTies},
 		{"ListPage", testListPage},
