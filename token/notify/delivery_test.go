@@ -169,8 +169,12 @@ func TestSMTPDown(t *testing.T) {
 		reject(t, s, n, clock, tk, token.RejectIPNotAllowed, "192.0.2.1", "192.0.2.2", "192.0.2.3")
 		obs.waitCount(t, "failed", "email", notify.EventExpiring, 1)
 		obs.waitCount(t, "failed", "email", notify.EventRejected, 1)
-		if r := obs.get("retried", "email", notify.EventExpiring); r != 2 {
-			t.Errorf("retried = %d, want 2 (three attempts)", r)
+		// Each delivery is tried three times (two retries); the scan at
+		// Start may claim the released notice again and already be retrying,
+		// so only the lower bound is exact. "failed after 3 attempt(s)" below
+		// pins the attempts of one delivery.
+		if r := obs.get("retried", "email", notify.EventExpiring); r < 2 {
+			t.Errorf("retried = %d, want at least 2 (three attempts)", r)
 		}
 		mp.Restart()
 		scan(t, n)
