@@ -57,8 +57,8 @@ func (n *Notifier) alertLoop() {
 	}
 }
 
-// checkRejections counts, for every token of batch, its stored alertable
-// rejections within RejectionWindow and alerts its owner at RejectionCount
+// checkRejections counts, for every token of batch, the attempts its stored
+// alertable rejections stand for within RejectionWindow and alerts its owner at RejectionCount
 // or more — at most once per token per window, across instances.
 func (n *Notifier) checkRejections(batch []token.Rejection) {
 	now := n.cfg.Clock()
@@ -104,8 +104,10 @@ func (n *Notifier) storedRejections(owner string) ([]token.Rejection, error) {
 	return rs, nil
 }
 
-// countRecent counts the alertable rejections of tokenID in stored (newest
-// first) within the window before now, and returns the newest.
+// countRecent counts the refused attempts of tokenID in stored (newest
+// first) with an alertable reason within the window before now — a stored
+// rejection stands for Times attempts (the write-behind coalesces identical
+// ones) — and returns the newest rejection.
 func (n *Notifier) countRecent(stored []token.Rejection, tokenID string, now time.Time) (int, token.Rejection) {
 	since := now.Add(-n.cfg.RejectionWindow)
 	count := 0
@@ -117,7 +119,7 @@ func (n *Notifier) countRecent(stored []token.Rejection, tokenID string, now tim
 		if count == 0 || s.At.After(latest.At) {
 			latest = s
 		}
-		count++
+		count += s.Times()
 	}
 	return count, latest
 }

@@ -43,14 +43,15 @@
 //
 // # Rejection alerts
 //
-// When one token's stored rejections for the reasons the token page lists
+// When one token's refused attempts for the reasons the token page lists
 // (expired, revoked, ip_not_allowed) reach RejectionCount within
 // RejectionWindow, one alert to its owner — at most one per token per
 // window. The validator hands every stored batch to Rejected
 // (token.ValidatorConfig.OnRejectionsStored); Rejected never blocks. The
-// write-behind stores one rejection per token, IP, agent and reason per
-// flush interval, so N counts attempts seen in distinct intervals or from
-// distinct clients. Texts:
+// write-behind stores identical attempts (token, IP, agent, reason) of one
+// flush interval as one rejection with their Count, and the alert sums the
+// counts: Power BI retrying a revoked token three times within seconds is
+// three attempts. Texts:
 //
 //	Your tokengate token 'Sprint dashboard' was refused 3 times
 //
