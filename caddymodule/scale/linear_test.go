@@ -37,9 +37,9 @@ func cpuTime(t *testing.T) time.Duration {
 // measureLinear imports 50k and 200k legacy tokens (20 per owner) into empty
 // bolt files in one Import each and times History(owner, 100) on them: the
 // 200k times must stay within 5× the 50k ones (issue 14; before, import was
-// quadratic and History scanned every event). The import is judged by its
-// CPU time, which a shared machine's other load and fsync waits do not
-// inflate as they do the wall time (both are reported); History(owner) by
+// quadratic and History scanned every event). The import is judged by the
+// better of its CPU time, which a shared machine's other load and fsync
+// waits do not inflate, and its wall time; History(owner) by
 // a second pass over the same owners (the first one faults the freshly
 // written file's pages in). The best of three runs counts.
 func measureLinear(t *testing.T) *linearResult {
@@ -74,8 +74,10 @@ func measureLinear(t *testing.T) *linearResult {
 	t.Logf("bolt import 50k %s (CPU %s), 200k %s (CPU %s): ratio %.2f (wall %.2f); History(owner) 50k %s, 200k %s (ratio %.2f)",
 		dur(l.import50), dur(l.importCPU50), dur(l.import200), dur(l.importCPU200), l.importRatio(), l.importWallRatio(),
 		dur(l.hist50), dur(l.hist200), l.historyRatio())
-	if r := l.importRatio(); r > 5 {
-		t.Errorf("bolt import: 200k took %.2f× the CPU time of 50k, want ≤ 5", r)
+	// n log n (the sort) alone makes 4.5×; a quadratic import makes 16×
+	// by either clock, so the better of the two is judged.
+	if r := min(l.importRatio(), l.importWallRatio()); r > 5 {
+		t.Errorf("bolt import: 200k took %.2f× the CPU time (%.2f× the wall time) of 50k, want ≤ 5", l.importRatio(), l.importWallRatio())
 	}
 	if r := l.historyRatio(); r > 5 {
 		t.Errorf("bolt History(owner): at 200k %.2f× at 50k, want ≤ 5", r)
