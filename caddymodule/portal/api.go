@@ -105,6 +105,8 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request, who string
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// apiRejection is one entry of GET /api/rejections: Count identical
+// refused attempts (same token, IP, agent and reason), the last at At.
 type apiRejection struct {
 	At      string `json:"at"`
 	IP      string `json:"ip"`
@@ -112,6 +114,7 @@ type apiRejection struct {
 	TokenID string `json:"token_id"`
 	Label   string `json:"label"`
 	Reason  string `json:"reason"`
+	Count   int    `json:"count"`
 }
 
 func (h *Handler) listRejections(w http.ResponseWriter, r *http.Request, who string) {
@@ -123,7 +126,7 @@ func (h *Handler) listRejections(w http.ResponseWriter, r *http.Request, who str
 	out := make([]apiRejection, 0, len(rs))
 	for _, x := range rs {
 		out = append(out, apiRejection{At: rfc3339(x.At), IP: x.IP, Agent: x.Agent,
-			TokenID: x.TokenID, Label: x.Label, Reason: string(x.Reason)})
+			TokenID: x.TokenID, Label: x.Label, Reason: string(x.Reason), Count: x.Times()})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"rejections": out})
 }

@@ -10,7 +10,7 @@
 //	GET    /api/tokens                      {"tokens":[token...]}
 //	POST   /api/tokens                      {"label":"…","expires_on":"YYYY-MM-DD"|null,"allowed_ips":[…]?,"scopes":[…]?} → 201 token + "token"
 //	DELETE /api/tokens/{id}                 204; another person's or unknown id → 404
-//	GET    /api/rejections                  {"rejections":[{at,ip,agent,token_id,label,reason}...]}
+//	GET    /api/rejections                  {"rejections":[{at,ip,agent,token_id,label,reason,count}...]}
 //	GET    /api/vault                       {"enabled":true,"entries":[vault entry...]}; vault off → {"enabled":false,"entries":[]}
 //	PUT    /api/vault/{kind}                {"secret":"…"} → 200 vault entry (never the secret)
 //	DELETE /api/vault/{kind}                204; nothing of that kind stored → 404

@@ -72,8 +72,11 @@ type rowView struct {
 	restrictionsView
 }
 
+// rejectionView is a row of "Recent rejected attempts": Count identical
+// attempts, the last at At.
 type rejectionView struct {
 	At, AtISO, IP, Agent, Label, Reason string
+	Count                               int
 }
 
 type eventView struct {
@@ -210,7 +213,7 @@ func (h *Handler) pageData(r *http.Request, who string) (pageData, error) {
 	}
 	for _, x := range rs {
 		d.Rejections = append(d.Rejections, rejectionView{At: x.At.UTC().Format(DateTimeLayout), AtISO: rfc3339(x.At),
-			IP: x.IP, Agent: x.Agent, Label: x.Label, Reason: reasonText(x)})
+			IP: x.IP, Agent: x.Agent, Label: x.Label, Reason: reasonText(x), Count: x.Times()})
 	}
 	if err := h.vaultPageData(r, &d, who); err != nil {
 		return d, err
