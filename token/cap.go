@@ -77,12 +77,9 @@ func (s *Service) CapLifetimeWith(ctx context.Context, actor Actor, limit time.D
 		return CapResult{}, inputErr(ErrInvalidInput, fmt.Sprintf("lifetime must be positive and at most %s, got %s",
 			FormatLifetime(MaxCapLifetime), limit))
 	}
-	batch := opts.Batch
-	switch {
-	case batch == 0:
-		batch = DefaultCapBatch
-	case batch < 0 || batch > MaxCapBatch:
-		return CapResult{}, inputErr(ErrInvalidInput, fmt.Sprintf("batch must be a whole number from 1 to %d, got %d", MaxCapBatch, batch))
+	batch, err := sizeOption("batch", opts.Batch, DefaultCapBatch, MaxCapBatch)
+	if err != nil {
+		return CapResult{}, err
 	}
 	now := s.Now().Truncate(time.Microsecond)
 	p := CapProgress{ExpiresBy: now.Add(limit)}

@@ -29,45 +29,78 @@ type ImportRow struct {
 // owner,label,token — where token is either the legacy secret or its
 // SHA-256 hex digest prefixed with "sha256:". A first line
 // "owner,label,token" is taken as a header. Errors name the line and field,
-// never the secret.
+// never the secret. It holds every row in memory: large files go through
+// Service.ImportCSV, which streams them.
 func ParseImportCSV(r io.Reader) ([]ImportRow, error) {
-	br := bufio.NewReader(r)
+	ir := newImportReader(r)
+	var rows []ImportRow
+	for {
+		row, err := ir.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) == 0 {
+		return nil, errNoImportRows
+	}
+	return rows, nil
+}
+
+var errNoImportRows = inputErr(ErrInvalidInput, "import file has no tokens (want lines owner,label,token)")
+
+// importReader reads the rows of an import file one at a time, reusing
+// the CSV reader's record: memory does not grow with the file.
+type importReader struct {
+	cr    *csv.Reader
+	first bool
+}
+
+func newImportReader(r io.Reader) *importReader {
+	br := bufio.NewReaderSize(r, 64<<10)
 	if bom, err := br.Peek(len(utf8BOM)); err == nil && string(bom) == utf8BOM {
 		_, _ = br.Discard(len(utf8BOM)) // Excel's "CSV UTF-8" starts with one
 	}
 	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = 3
 	cr.TrimLeadingSpace = true
-	var rows []ImportRow
-	for first := true; ; first = false {
-		rec, err := cr.Read()
+	cr.ReuseRecord = true
+	return &importReader{cr: cr, first: true}
+}
+
+// next returns the next row, skipping a header line, or io.EOF.
+func (ir *importReader) next() (ImportRow, error) {
+	for {
+		rec, err := ir.cr.Read()
 		if errors.Is(err, io.EOF) {
-			break
+			return ImportRow{}, io.EOF
 		}
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				return nil, inputErr(ErrInvalidInput, fmt.Sprintf("import line %d: %v (want 3 columns: owner,label,token)", pe.Line, pe.Err))
+				return ImportRow{}, inputErr(ErrInvalidInput, fmt.Sprintf("import line %d: %v (want 3 columns: owner,label,token)", pe.Line, pe.Err))
 			}
-			return nil, fmt.Errorf("reading import file: %w", err)
+			return ImportRow{}, fmt.Errorf("reading import file: %w", err)
 		}
-		line, _ := cr.FieldPos(0)
+		line, _ := ir.cr.FieldPos(0)
+		first := ir.first
+		ir.first = false
 		if first && strings.EqualFold(strings.TrimSpace(rec[0]), "owner") && strings.EqualFold(strings.TrimSpace(rec[2]), "token") {
 			continue // header
 		}
-		row := ImportRow{Line: line, Owner: strings.TrimSpace(rec[0]), Label: rec[1]}
+		// The strings are copied out of the reused record.
+		row := ImportRow{Line: line, Owner: strings.Clone(strings.TrimSpace(rec[0])), Label: strings.Clone(rec[1])}
 		tok := strings.TrimSpace(rec[2])
 		if hexDigest, ok := strings.CutPrefix(tok, "sha256:"); ok {
-			row.DigestHex = hexDigest
+			row.DigestHex = strings.Clone(hexDigest)
 		} else {
-			row.Secret = tok
+			row.Secret = strings.Clone(tok)
 		}
-		rows = append(rows, row)
+		return row, nil
 	}
-	if len(rows) == 0 {
-		return nil, inputErr(ErrInvalidInput, "import file has no tokens (want lines owner,label,token)")
-	}
-	return rows, nil
 }
 
 // Import stores legacy tokens, all or nothing: they have no creation and no
@@ -103,7 +136,21 @@ func (s *Service) Import(ctx context.Context, actor Actor, rows []ImportRow) (in
 	return len(ts), nil
 }
 
+// legacyToken checks row and returns its token with a new ID.
 func legacyToken(row ImportRow) (Token, error) {
+	t, err := checkRow(row)
+	if err != nil {
+		return Token{}, err
+	}
+	if t.ID, err = NewID(); err != nil {
+		return Token{}, err
+	}
+	return t, nil
+}
+
+// checkRow checks row and returns its token without an ID; an error names
+// the field, never the secret.
+func checkRow(row ImportRow) (Token, error) {
 	if err := ValidateOwner(row.Owner); err != nil {
 		return Token{}, fmt.Errorf("owner: %w", err)
 	}
@@ -111,11 +158,7 @@ func legacyToken(row ImportRow) (Token, error) {
 	if err != nil {
 		return Token{}, fmt.Errorf("label: %w", err)
 	}
-	id, err := NewID()
-	if err != nil {
-		return Token{}, err
-	}
-	t := Token{ID: id, Owner: row.Owner, Label: label}
+	t := Token{Owner: row.Owner, Label: label}
 	switch {
 	case row.Secret != "" && row.DigestHex != "":
 		return Token{}, errors.New("token: give the token or its digest, not both")
