@@ -77,11 +77,12 @@ type Store interface {
 	TouchLastUsed(ctx context.Context, uses []LastUse) error
 
 	// AddRejections records refused attempts with known tokens, keeping at
-	// most the newest MaxRejectionsPerOwner per owner.
+	// most the newest MaxRejectionsPerOwner per owner. Each record keeps
+	// its Times (a Count of 0 is stored as 1).
 	AddRejections(ctx context.Context, rs []Rejection) error
 
 	// Rejections returns owner's recent refused attempts, newest first, at
-	// most limit.
+	// most limit; every Count is at least 1.
 	Rejections(ctx context.Context, owner string, limit int) ([]Rejection, error)
 
 	// History returns events newest first (by At, then ID), at most limit,
