@@ -180,6 +180,8 @@ func TestAdminAPIRoutes(t *testing.T) {
 				{"POST", "/tokengate/revoke-user", "application/json", `{"owner":""}`, 400, "owner"},
 				{"POST", "/tokengate/import", "text/csv", "erin,,legacy-secret-of-erin-000000\n", 400, "import line 1"},
 				{"POST", "/tokengate/import", "application/json", `{}`, 415, "text/csv"},
+				{"POST", "/tokengate/import", "text/csv", "frank,x,legacy-secret-of-frank-0123456789\nerin,Mine now," + legacy + "\n", 409,
+					"import line 2: token: the store holds it already as a legacy token of another owner"},
 				{"GET", "/tokengate/history?limit=5000", "", "", 400, "limit must be"},
 				{"GET", "/tokengate/history?cursor=x", "", "", 400, "next_cursor"},
 				{"GET", "/tokengate/revoke-user", "", "", 405, "use POST"},
@@ -188,6 +190,23 @@ func TestAdminAPIRoutes(t *testing.T) {
 				st, b := adminCall(t, admin, c.method, c.path, c.ctype, c.body, nil)
 				if st != c.status || !strings.Contains(b, c.want) {
 					t.Errorf("%s %s %s: %d %s, want %d with %q", c.method, c.path, c.body, st, b, c.status, c.want)
+				}
+			}
+
+			// Posting the file again (as after an interruption) skips what
+			// is there and imports the rest, with progress in the log.
+			n = caddymodule.AdminCount{}
+			adminJSON(t, admin, http.MethodPost, "/tokengate/import", "text/csv", "dave,Old report,"+legacy+"\nerin,New,legacy-secret-of-erin-0123456789\n", 200, &n)
+			if n.Imported == nil || *n.Imported != 1 || n.AlreadyThere == nil || *n.AlreadyThere != 1 {
+				t.Fatalf("import again with one more row: %+v, want 1 imported, 1 already there", n)
+			}
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				logs := inst.Logs.String()
+				if strings.Contains(logs, "legacy token import in progress") && strings.Contains(logs, `"already_there":1`) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no progress line of the import in the log:\n%s", logs)
 				}
 			}
 		})

@@ -58,10 +58,13 @@ type AdminHistory struct {
 
 // AdminCount answers the actions that change many tokens.
 type AdminCount struct {
-	Revoked   *int   `json:"revoked,omitempty"`
-	Changed   *int   `json:"changed,omitempty"`
-	Imported  *int   `json:"imported,omitempty"`
-	ExpiresBy string `json:"expires_by,omitempty"` // cap-lifetime: the new latest expiry
+	Revoked  *int `json:"revoked,omitempty"`
+	Changed  *int `json:"changed,omitempty"`
+	Imported *int `json:"imported,omitempty"`
+	// AlreadyThere (import) counts rows skipped as imported by an earlier,
+	// interrupted run: legacy tokens of the same owner with that digest.
+	AlreadyThere *int   `json:"already_there,omitempty"`
+	ExpiresBy    string `json:"expires_by,omitempty"` // cap-lifetime: the new latest expiry
 }
 
 // AdminRevoked answers DELETE /tokengate/tokens/{id}.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,7 +30,9 @@ type tokensBackend interface {
 	// capLifetime reports every committed batch to progress when it runs
 	// here (direct); the admin API logs them in the instance's log instead.
 	capLifetime(ctx context.Context, lifetime string, progress func(token.CapProgress)) (AdminCount, error)
-	importCSV(ctx context.Context, csv []byte) (AdminCount, error)
+	// importCSV imports the CSV file f, reporting every committed chunk
+	// to progress when it runs here (direct); the admin API logs them.
+	importCSV(ctx context.Context, f *os.File, progress func(token.ImportProgress)) (AdminCount, error)
 	history(ctx context.Context, owner, cursor string, limit int) (AdminHistory, error)
 	// describe names the path taken, for the one line on stderr.
 	describe() string
@@ -56,14 +59,12 @@ var apiErrRE = regexp.MustCompile(`^caddy responded with error: HTTP (\d+): (?s)
 
 // do sends one request; a refused connection is errNoInstance, an error
 // answer an error with the API's message (errNotFound wrapped for 404).
-func (b *apiBackend) do(method, uri, contentType string, body []byte, out any) error {
+func (b *apiBackend) do(method, uri, contentType string, body io.Reader, out any) error {
 	h := http.Header{ActorHeader: {b.actor}}
-	var rd io.Reader
 	if body != nil {
-		rd = bytes.NewReader(body)
 		h.Set("Content-Type", contentType)
 	}
-	resp, err := caddycmd.AdminAPIRequest(b.addr, method, uri, h, rd)
+	resp, err := caddycmd.AdminAPIRequest(b.addr, method, uri, h, body)
 	if err != nil {
 		msg := err.Error()
 		if m := apiErrRE.FindStringSubmatch(msg); m != nil {
@@ -122,16 +123,21 @@ func (b *apiBackend) revoke(_ context.Context, id string) (out AdminRevoked, err
 
 func (b *apiBackend) revokeUser(_ context.Context, owner string) (out AdminCount, err error) {
 	body, _ := json.Marshal(AdminRevokeUserRequest{Owner: owner})
-	return out, b.do(http.MethodPost, "/tokengate/revoke-user", "application/json", body, &out)
+	return out, b.do(http.MethodPost, "/tokengate/revoke-user", "application/json", bytes.NewReader(body), &out)
 }
 
 func (b *apiBackend) capLifetime(_ context.Context, lifetime string, _ func(token.CapProgress)) (out AdminCount, err error) {
 	body, _ := json.Marshal(AdminCapRequest{MaxLifetime: lifetime})
-	return out, b.do(http.MethodPost, "/tokengate/cap-lifetime", "application/json", body, &out)
+	return out, b.do(http.MethodPost, "/tokengate/cap-lifetime", "application/json", bytes.NewReader(body), &out)
 }
 
-func (b *apiBackend) importCSV(_ context.Context, csv []byte) (out AdminCount, err error) {
-	return out, b.do(http.MethodPost, "/tokengate/import", "text/csv", csv, &out)
+// importCSV streams the file to the instance, which spools it (at most
+// MaxImportBytes) and imports it in chunks.
+func (b *apiBackend) importCSV(_ context.Context, f *os.File, _ func(token.ImportProgress)) (out AdminCount, err error) {
+	if fi, err := f.Stat(); err == nil && fi.Size() > MaxImportBytes {
+		return out, fmt.Errorf("larger than the admin API takes (%d MiB); split it, or stop the instance to import it directly", MaxImportBytes>>20)
+	}
+	return out, b.do(http.MethodPost, "/tokengate/import", "text/csv", f, &out)
 }
 
 func (b *apiBackend) history(_ context.Context, owner, cursor string, limit int) (out AdminHistory, err error) {
@@ -183,13 +189,9 @@ func (b *directBackend) capLifetime(ctx context.Context, lifetime string, progre
 	return AdminCount{Changed: intp(r.Changed), ExpiresBy: adminTime(r.ExpiresBy)}, direct(err)
 }
 
-func (b *directBackend) importCSV(ctx context.Context, csv []byte) (AdminCount, error) {
-	rows, err := token.ParseImportCSV(bytes.NewReader(csv))
-	if err != nil {
-		return AdminCount{}, err
-	}
-	n, err := b.svc.Import(ctx, b.actor, rows)
-	return AdminCount{Imported: intp(n)}, direct(err)
+func (b *directBackend) importCSV(ctx context.Context, f *os.File, progress func(token.ImportProgress)) (AdminCount, error) {
+	r, err := b.svc.ImportCSV(ctx, b.actor, f, token.ImportOptions{Progress: progress})
+	return AdminCount{Imported: intp(r.Imported), AlreadyThere: intp(r.AlreadyThere)}, direct(err)
 }
 
 func (b *directBackend) history(ctx context.Context, owner, cursor string, limit int) (AdminHistory, error) {

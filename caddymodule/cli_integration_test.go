@@ -71,6 +71,14 @@ func TestTokensCommands(t *testing.T) {
 			if strings.Contains(out, legacySecret) {
 				t.Fatal("import printed a secret")
 			}
+			if !strings.Contains(out, "imported 2 of 2 legacy tokens so far (0 already there, chunk 1)") {
+				t.Fatalf("import printed no progress line:\n%s", out)
+			}
+			// Run again (as after an interruption): nothing twice.
+			out, err = tokensCLI(t, dir, kind.env, "import", "legacy.csv")
+			if err != nil || !strings.Contains(out, "imported 0 legacy tokens, 2 already there") {
+				t.Fatalf("import again: %v\n%s", err, out)
+			}
 			// A bad file names the line and changes nothing.
 			_ = os.WriteFile(filepath.Join(dir, "bad.csv"), []byte("erin,ok,legacy-secret-of-erin-000000\nfrank,,legacy-secret-of-frank-00000\n"), 0o600)
 			out, err = tokensCLI(t, dir, kind.env, "import", "bad.csv")
@@ -235,6 +243,9 @@ func TestTokensCLIRunningInstance(t *testing.T) {
 			out, _ = run(0, "import", "legacy.csv", "--actor", "migration")
 			if !strings.Contains(out, "imported 1 legacy tokens") {
 				t.Fatalf("import: %s", out)
+			}
+			if out, _ = run(0, "import", "legacy.csv"); !strings.Contains(out, "imported 0 legacy tokens, 1 already there") {
+				t.Fatalf("import again through the admin API: %s", out)
 			}
 			if s := status(t, feed, basicauth.Header("dave", legacy)); s != http.StatusOK {
 				t.Fatalf("imported token without a restart: %d", s)

@@ -203,22 +203,42 @@ func runCapLifetime(ctx context.Context, cmd *cobra.Command, b tokensBackend, ar
 	return err
 }
 
+// ImportProgressChunks is how many committed chunks a direct import
+// prints one progress line on stderr for.
+const ImportProgressChunks = 10
+
+// runImport imports a CSV file of legacy tokens: checked whole, then
+// written in chunks (directly: a progress line on stderr every
+// ImportProgressChunks chunks; through the admin API the instance logs
+// them). Interrupted, it says how many were imported: running it again
+// with the same file finishes the job, skipping the rows already there.
 func runImport(ctx context.Context, cmd *cobra.Command, b tokensBackend, args []string) error {
-	csv, err := os.ReadFile(args[0])
+	f, err := os.Open(args[0])
 	if err != nil {
 		return err
 	}
-	if len(csv) > MaxImportBytes {
-		return fmt.Errorf("%s is larger than %d MiB; split it", args[0], MaxImportBytes>>20)
-	}
-	out, err := b.importCSV(ctx, csv)
+	defer f.Close()
+	errw := cmd.ErrOrStderr()
+	out, err := b.importCSV(ctx, f, func(p token.ImportProgress) {
+		if p.Chunks%ImportProgressChunks == 0 || p.Imported == p.ToImport {
+			fmt.Fprintf(errw, "imported %d of %d legacy tokens so far (%d already there, chunk %d)\n",
+				p.Imported, p.ToImport, p.AlreadyThere, p.Chunks)
+		}
+	})
 	if err != nil {
+		if out.Imported != nil && *out.Imported > 0 {
+			fmt.Fprintf(errw, "interrupted after importing %d tokens; run the import again with the same file to finish\n", *out.Imported)
+		}
 		return fmt.Errorf("%s: %w", args[0], err)
 	}
 	if wantJSON(cmd) {
 		return printJSON(cmd, out)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "imported %d legacy tokens (no creation or expiry date; they never expire)\n", *out.Imported)
+	already := ""
+	if out.AlreadyThere != nil && *out.AlreadyThere > 0 {
+		already = fmt.Sprintf(", %d already there", *out.AlreadyThere)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "imported %d legacy tokens%s (no creation or expiry date; they never expire)\n", *out.Imported, already)
 	return nil
 }
 

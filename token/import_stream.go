@@ -61,8 +61,8 @@ type ImportResult struct {
 }
 
 // ImportCSV imports the legacy tokens of a CSV file (see ParseImportCSV for
-// its format) in two passes over src, with memory flat in the rows but for
-// one digest set:
+// its format) in two passes over src, each from its start, with memory
+// flat in the rows but for one digest set:
 //
 //  1. The check reads every row, validates it (owner, label, token) and
 //     keeps its digest (about 48 bytes a row: 48 MB for a million), then
@@ -98,6 +98,9 @@ func (s *Service) ImportCSV(ctx context.Context, actor Actor, src io.ReadSeeker,
 	chunk, err := sizeOption("chunk", opts.Chunk, def, MaxImportChunk)
 	if err != nil {
 		return ImportResult{}, err
+	}
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
+		return ImportResult{}, fmt.Errorf("rewinding the import file: %w", err)
 	}
 	set, err := checkImportFile(src)
 	if err != nil {
