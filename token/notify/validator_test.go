@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"context"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -57,12 +58,22 @@ func TestCoalescedRejectionsAlert(t *testing.T) {
 		e.refuse(twice, "203.0.113.7")
 		e.flush()
 		e.obs.waitCount(t, "delivered", "email", notify.EventRejected, 2)
+		e.obs.waitCount(t, "delivered", "webhook", notify.EventRejected, 2)
 		e.n.Stop()
 		checkMails(t, e.mp, "carol@example.com", "'Velocity' was refused 3 times")
 		checkMails(t, e.mp, "alice@example.com", "'Sprint dashboard' was refused 3 times")
 		for _, m := range e.mp.MustMessages() {
 			if body := e.mp.MustMessage(m.ID).Text; !strings.Contains(body, "It was refused 3 times within 1h") {
 				t.Errorf("alert body does not count 3 attempts:\n%s", body)
+			}
+		}
+		_, accepted, bad := e.rc.state()
+		if len(bad) > 0 || len(accepted) != 2 {
+			t.Fatalf("webhook accepted %v, refused %q; want the two alerts", accepted, bad)
+		}
+		for _, a := range accepted {
+			if a["event"] != "token.rejected" || a["count"] != float64(3) {
+				t.Errorf("webhook event %v, want token.rejected with count 3", a)
 			}
 		}
 	})
@@ -82,12 +93,14 @@ func revokedToken(t *testing.T, s token.Store, owner, label string) string {
 	return secret
 }
 
-// alertEnv is a store, a notifier mailing to Mailpit, and a Validator over
+// alertEnv is a store, a notifier mailing to Mailpit and posting to a
+// webhook receiver, and a Validator over
 // the store that hands the rejections it stores to the notifier and
 // flushes only when told to; all on one fake clock.
 type alertEnv struct {
 	t     *testing.T
 	mp    *mailpit.Server
+	rc    *receiver
 	clock *fakeclock.Clock
 	obs   *counter
 	s     token.Store
@@ -99,7 +112,11 @@ func newAlertEnv(t *testing.T, open func() token.Store) *alertEnv {
 	t.Helper()
 	e := &alertEnv{t: t, mp: mailpit.Start(t), clock: fakeclock.New(start), obs: newCounter(), s: open()}
 	errs := &errorLog{}
-	e.n = newNotifier(t, e.s, mailConfig(e.mp, e.clock, "a", e.obs, errs))
+	cfg := mailConfig(e.mp, e.clock, "a", e.obs, errs)
+	var srv *httptest.Server
+	e.rc, srv = newReceiver(t)
+	cfg.Webhook = &notify.WebhookConfig{URL: srv.URL, Secret: hookSecret}
+	e.n = newNotifier(t, e.s, cfg)
 	v, err := token.NewValidator(e.s, token.ValidatorConfig{Clock: e.clock.Now, LastUsedFlush: time.Hour,
 		OnRejectionsStored: e.n.Rejected, OnError: errs.add})
 	if err != nil {
