@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tokengate/tokengate/token"
+	"github.com/tokengate/tokengate/token/storetest"
 )
 
 // writeImportFile writes importFile(n) to a temporary file, row by row.
@@ -47,8 +45,7 @@ type importRun struct {
 }
 
 // measureImport imports the file at path into st through a Service,
-// sampling the heap in use every millisecond at GOGC=20 (so the heap
-// follows what the run keeps alive, not the collector's headroom).
+// sampling the heap in use (storetest.PeakHeap).
 func measureImport(tb testing.TB, st token.Store, path string, chunk int) importRun {
 	tb.Helper()
 	f, err := os.Open(path)
@@ -57,38 +54,14 @@ func measureImport(tb testing.TB, st token.Store, path string, chunk int) import
 	}
 	defer f.Close()
 	svc := token.NewService(st, token.Policy{}, nil, nil)
-	defer debug.SetGCPercent(debug.SetGCPercent(20))
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base, peak := ms.HeapInuse, ms.HeapInuse
-	var wg sync.WaitGroup
-	done := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		var m runtime.MemStats
-		for {
-			runtime.ReadMemStats(&m)
-			peak = max(peak, m.HeapInuse)
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	start := time.Now()
-	r, err := svc.ImportCSV(context.Background(), importer, f, token.ImportOptions{Chunk: chunk})
-	took := time.Since(start)
-	close(done)
-	wg.Wait()
+	var r importRun
+	r.peakHeap, r.took = storetest.PeakHeap(func() {
+		r.result, err = svc.ImportCSV(context.Background(), importer, f, token.ImportOptions{Chunk: chunk})
+	})
 	if err != nil {
 		tb.Fatalf("ImportCSV: %v", err)
 	}
-	return importRun{result: r, took: took, peakHeap: peak - base}
+	return r
 }
 
 // TestImportCSVMemoryFlat: importing 4× the rows (5,000 vs 20,000, in

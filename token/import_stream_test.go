@@ -218,14 +218,18 @@ func TestImportCSVRefusesBadFiles(t *testing.T) {
 	}
 }
 
-// changingFile reads as first the first time and as second after a Seek.
+// changingFile reads as its first content until it is rewound a second
+// time, then as second.
 type changingFile struct {
 	*strings.Reader
 	second string
+	seeks  int
 }
 
 func (f *changingFile) Seek(off int64, whence int) (int64, error) {
-	f.Reader = strings.NewReader(f.second)
+	if f.seeks++; f.seeks == 2 {
+		f.Reader = strings.NewReader(f.second)
+	}
 	return f.Reader.Seek(off, whence)
 }
 

@@ -2,9 +2,6 @@ package storetest
 
 import (
 	"context"
-	"runtime"
-	"runtime/debug"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,44 +26,15 @@ type CapRun struct {
 func MeasureCap(tb testing.TB, store token.Store) CapRun {
 	tb.Helper()
 	svc := token.NewService(store, token.Policy{}, nil, nil)
-	defer debug.SetGCPercent(debug.SetGCPercent(20))
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-
 	var (
-		peak uint64
-		wg   sync.WaitGroup
+		n   int
+		err error
 	)
-	done := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		var m runtime.MemStats
-		for {
-			runtime.ReadMemStats(&m)
-			peak = max(peak, m.HeapInuse)
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	start := time.Now()
-	n, err := svc.CapLifetime(context.Background(), token.Operator("bench"), 90*24*time.Hour)
-	took := time.Since(start)
-	close(done)
-	wg.Wait()
+	peak, took := PeakHeap(func() {
+		n, err = svc.CapLifetime(context.Background(), token.Operator("bench"), 90*24*time.Hour)
+	})
 	if err != nil {
 		tb.Fatalf("CapLifetime: %v", err)
 	}
-	r := CapRun{Changed: n, Took: took}
-	if peak > base {
-		r.PeakHeap = peak - base
-	}
-	return r
+	return CapRun{Changed: n, Took: took, PeakHeap: peak}
 }
