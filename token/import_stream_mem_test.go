@@ -64,25 +64,25 @@ func measureImport(tb testing.TB, st token.Store, path string, chunk int) import
 	return r
 }
 
-// TestImportCSVMemoryFlat: importing 4× the rows (5,000 vs 20,000, in
+// TestImportCSVMemoryFlat: importing 4× the rows (3,000 vs 12,000, in
 // chunks of 100) raises the peak heap by no more than the digest set's
 // growth (48 bytes a row, twice that while the slice grows) plus 4 MiB of
 // slack, on both stores. Holding every row or the whole import in one
-// transaction (as before) costs ~1 KB a row: 15 MB more. The chunks are
+// transaction (as before) costs ~1 KB a row: 9 MB more. The chunks are
 // small so that a chunk touches fewer pages than the bolt file's indexes
 // hold, as 1,000-row chunks do from ~70k tokens on (below that a chunk
 // rewrites every page of an index, and the heap grows with the file).
 func TestImportCSVMemoryFlat(t *testing.T) {
 	for name, open := range importStores {
 		t.Run(name, func(t *testing.T) {
-			small := measureImport(t, open(t), writeImportFile(t, 5000), 100)
-			large := measureImport(t, open(t), writeImportFile(t, 20000), 100)
-			if small.result.Imported != 5000 || large.result.Imported != 20000 {
-				t.Fatalf("imported %d and %d, want 5000 and 20000", small.result.Imported, large.result.Imported)
+			small := measureImport(t, open(t), writeImportFile(t, 3000), 100)
+			large := measureImport(t, open(t), writeImportFile(t, 12000), 100)
+			if small.result.Imported != 3000 || large.result.Imported != 12000 {
+				t.Fatalf("imported %d and %d, want 3000 and 12000", small.result.Imported, large.result.Imported)
 			}
-			t.Logf("peak heap: 5k rows %.1f MiB, 20k rows %.1f MiB", mib(small.peakHeap), mib(large.peakHeap))
-			if allowed := small.peakHeap + 15000*96 + 4<<20; large.peakHeap > allowed {
-				t.Errorf("peak heap %.1f MiB at 20k rows, want at most %.1f MiB (5k rows: %.1f MiB)",
+			t.Logf("peak heap: 3k rows %.1f MiB, 12k rows %.1f MiB", mib(small.peakHeap), mib(large.peakHeap))
+			if allowed := small.peakHeap + 9000*96 + 4<<20; large.peakHeap > allowed {
+				t.Errorf("peak heap %.1f MiB at 12k rows, want at most %.1f MiB (3k rows: %.1f MiB)",
 					mib(large.peakHeap), mib(allowed), mib(small.peakHeap))
 			}
 		})
