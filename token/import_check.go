@@ -38,6 +38,9 @@ type importSet struct {
 
 // Bounds of the store check.
 const (
+	// maxRowsHint bounds the digest set allocated ahead (800 MB); a larger
+	// file grows it as it is read.
+	maxRowsHint = 1 << 24
 	// importLookups is up to how many digests the store holds already are
 	// looked up one by one; more are classified in one pass over the
 	// store's tokens (a re-run after a large interrupted import).
@@ -48,8 +51,9 @@ const (
 
 // checkImportFile reads every row of r, validates it and returns the
 // file's digest set, or the error of the first bad line in file order.
-func checkImportFile(r io.Reader) (*importSet, error) {
-	set := &importSet{seed: maphash.MakeSeed()}
+// rows (see countLines) sizes the set, so that it is not copied as it grows.
+func checkImportFile(r io.Reader, rows int) (*importSet, error) {
+	set := &importSet{seed: maphash.MakeSeed(), entries: make([]importEntry, 0, min(rows, maxRowsHint))}
 	ir := newImportReader(r)
 	var rowErr error
 	for {
@@ -188,4 +192,38 @@ func (set *importSet) classify(e *importEntry, t Token, bad *importClash) {
 			bad.what = "a legacy token of another owner"
 		}
 	}
+}
+
+// countLines returns how many lines of r hold anything: at least as many as
+// it has rows (a quoted field may span lines), read in a few milliseconds a
+// megabyte.
+func countLines(r io.Reader) (int, error) {
+	buf := make([]byte, 64<<10)
+	n, empty := 0, true
+	for {
+		k, err := r.Read(buf)
+		for _, c := range buf[:k] {
+			switch {
+			case c == '\n':
+				empty = true
+			case empty && c != '\r':
+				empty = false
+				n++
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("reading the import file: %w", err)
+		}
+	}
+}
+
+// rewind seeks src back to its start.
+func rewind(src io.Seeker) error {
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("rewinding the import file: %w", err)
+	}
+	return nil
 }

@@ -99,18 +99,25 @@ func (s *Service) ImportCSV(ctx context.Context, actor Actor, src io.ReadSeeker,
 	if err != nil {
 		return ImportResult{}, err
 	}
-	if _, err := src.Seek(0, io.SeekStart); err != nil {
-		return ImportResult{}, fmt.Errorf("rewinding the import file: %w", err)
+	if err := rewind(src); err != nil {
+		return ImportResult{}, err
 	}
-	set, err := checkImportFile(src)
+	rows, err := countLines(src)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	if err := rewind(src); err != nil {
+		return ImportResult{}, err
+	}
+	set, err := checkImportFile(src, rows)
 	if err != nil {
 		return ImportResult{}, err
 	}
 	if err := set.checkStore(ctx, s.store); err != nil {
 		return ImportResult{}, err
 	}
-	if _, err := src.Seek(0, io.SeekStart); err != nil {
-		return ImportResult{}, fmt.Errorf("rewinding the import file: %w", err)
+	if err := rewind(src); err != nil {
+		return ImportResult{}, err
 	}
 	w := importWriter{s: s, ctx: ctx, by: actor.Name(), at: s.Now(), chunk: chunk, progress: opts.Progress}
 	if w.ids, err = newImportIDs(w.at); err != nil {

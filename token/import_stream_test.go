@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -218,16 +219,24 @@ func TestImportCSVRefusesBadFiles(t *testing.T) {
 	}
 }
 
-// changingFile reads as its first content until it is rewound a second
-// time, then as second.
+// changingFile reads as its first content until it has been read to the
+// end twice (ImportCSV counts its lines, then checks it), then as second.
 type changingFile struct {
 	*strings.Reader
 	second string
-	seeks  int
+	ends   int
+}
+
+func (f *changingFile) Read(p []byte) (int, error) {
+	n, err := f.Reader.Read(p)
+	if errors.Is(err, io.EOF) {
+		f.ends++
+	}
+	return n, err
 }
 
 func (f *changingFile) Seek(off int64, whence int) (int64, error) {
-	if f.seeks++; f.seeks == 2 {
+	if f.ends == 2 {
 		f.Reader = strings.NewReader(f.second)
 	}
 	return f.Reader.Seek(off, whence)
