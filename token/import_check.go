@@ -41,13 +41,14 @@ const (
 	// maxRowsHint bounds the digest set allocated ahead (800 MB); a larger
 	// file grows it as it is read.
 	maxRowsHint = 1 << 24
-	// importLookups is up to how many digests the store holds already are
-	// looked up one by one; more are classified in one pass over the
-	// store's tokens (a re-run after a large interrupted import).
-	importLookups = 1000
 	// importScanPage is the page size of that pass.
 	importScanPage = 1000
 )
+
+// importLookups is up to how many digests the store holds already are
+// looked up one by one; more are classified in one pass over the store's
+// tokens (a re-run after a large interrupted import). A variable for tests.
+var importLookups = 1000
 
 // checkImportFile reads every row of r, validates it and returns the
 // file's digest set, or the error of the first bad line in file order.

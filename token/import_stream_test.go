@@ -81,11 +81,13 @@ func TestImportCSVResume(t *testing.T) {
 			if len(seen) != 1 || seen[0] != (token.ImportProgress{Imported: 10, ToImport: rows, Chunks: 1}) {
 				t.Errorf("progress of the cancelled run: %+v", seen)
 			}
+			restore := token.SetImportLookups(0) // classified in a pass over the store's tokens
 			r, err = svc.ImportCSV(context.Background(), importer, strings.NewReader(file), token.ImportOptions{Chunk: 10})
+			restore()
 			if err != nil || r != (token.ImportResult{Imported: rows - 10, AlreadyThere: 10}) {
 				t.Fatalf("second run: %+v, %v; want 15 imported, 10 already there", r, err)
 			}
-			r, err = svc.ImportCSV(context.Background(), importer, strings.NewReader(file), token.ImportOptions{})
+			r, err = svc.ImportCSV(context.Background(), importer, strings.NewReader(file), token.ImportOptions{}) // looked up one by one
 			if err != nil || r != (token.ImportResult{AlreadyThere: rows}) {
 				t.Fatalf("third run: %+v, %v; want all already there", r, err)
 			}
@@ -136,8 +138,19 @@ func checkImported(t *testing.T, st token.Store, n int) {
 // TestImportCSVClashes: a digest the store holds as another owner's legacy
 // token or as a token created on the page is ErrDuplicate naming the first
 // such line, and nothing is written; a revoked legacy token of the same
-// owner counts as already there and stays revoked.
+// owner counts as already there and stays revoked. Both ways of
+// classifying: looked up one by one, and in a pass over the store's tokens
+// (which lists no revoked token: those are looked up after it).
 func TestImportCSVClashes(t *testing.T) {
+	for _, lookups := range []int{1000, 0} {
+		t.Run(fmt.Sprintf("lookups=%d", lookups), func(t *testing.T) {
+			defer token.SetImportLookups(lookups)()
+			testImportCSVClashes(t)
+		})
+	}
+}
+
+func testImportCSVClashes(t *testing.T) {
 	for name, open := range importStores {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
