@@ -106,6 +106,8 @@ func (ir *importReader) next() (ImportRow, error) {
 // Import stores legacy tokens, all or nothing: they have no creation and no
 // expiry date and never expire. actor, an administrator or operator (else
 // ErrForbidden), is recorded in the history. It returns how many were imported.
+// It holds every row and writes them in one transaction: files go through
+// ImportCSV, which streams them in chunks.
 func (s *Service) Import(ctx context.Context, actor Actor, rows []ImportRow) (int, error) {
 	if err := s.authorize(actor, "import legacy tokens"); err != nil {
 		return 0, err
