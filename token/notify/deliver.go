@@ -61,8 +61,8 @@ func (n *Notifier) dispatch(tokenID, kind string, msg *message) {
 		select {
 		case n.queues[c.name()] <- d:
 		default:
-			n.cfg.Observer.Dropped(c.name(), msg.event)
 			n.report(fmt.Errorf("notify: %s queue full: %s for token %s dropped; the next scan retries", c.name(), msg.event, tokenID))
+			n.cfg.Observer.Dropped(c.name(), msg.event)
 			n.finish(nt, false)
 		}
 	}
@@ -125,12 +125,14 @@ func (n *Notifier) drain(q chan *delivery) {
 // attempts are. No attempt starts once the claim is so old that its lease
 // could run out during it: another instance may take the claim over then,
 // and the message must not go out twice.
+// A failure is reported (OnError) before it is counted, so whoever sees
+// the count sees the report.
 func (n *Notifier) attempt(c channel, d *delivery) bool {
 	obs, m := n.cfg.Observer, d.msg
 	for i := 0; ; i++ {
 		if time.Since(d.n.claimed) > n.t.lease-n.t.sendTO-leaseMargin {
-			obs.Failed(c.name(), m.event)
 			n.report(fmt.Errorf("notify: %s of %s for token %s: gave up after %d attempt(s): the claim's lease runs out", c.name(), m.event, m.tok.ID, i))
+			obs.Failed(c.name(), m.event)
 			return false
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), n.t.sendTO)
@@ -141,8 +143,8 @@ func (n *Notifier) attempt(c channel, d *delivery) bool {
 			return true
 		}
 		if errors.Is(err, errPermanent) || i == len(n.t.backoff) || n.ctx.Err() != nil {
-			obs.Failed(c.name(), m.event)
 			n.report(fmt.Errorf("notify: %s of %s for token %s failed after %d attempt(s): %w", c.name(), m.event, m.tok.ID, i+1, err))
+			obs.Failed(c.name(), m.event)
 			return false
 		}
 		obs.Retried(c.name(), m.event)
