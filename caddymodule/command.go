@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"os/user"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -66,9 +68,27 @@ Output is a table, or JSON with --json. Exit status: 0 done, 1 error,
 	})
 }
 
-// cliTimeout bounds a whole tokens subcommand (an import of many tokens
-// included); opening a Postgres store has its own storeOpenTimeout.
+// cliTimeout bounds a whole tokens subcommand, except the bulk ones
+// (cap-lifetime, import), which commit batch by batch and may take minutes
+// at a million tokens; opening a Postgres store has its own
+// storeOpenTimeout. Every subcommand stops at SIGINT/SIGTERM (Ctrl-C): a
+// bulk one between two batches, keeping those committed, so that running
+// it again finishes the job.
 const cliTimeout = 5 * time.Minute
+
+// bulkCommands run without cliTimeout.
+var bulkCommands = map[string]bool{"cap-lifetime": true, "import": true}
+
+// commandContext is the context of the tokens subcommand name: cancelled
+// by SIGINT/SIGTERM and, unless it is a bulk command, after cliTimeout.
+func commandContext(parent context.Context, name string) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	if bulkCommands[name] {
+		return ctx, stop
+	}
+	ctx, cancel := context.WithTimeout(ctx, cliTimeout)
+	return ctx, func() { cancel(); stop() }
+}
 
 // errNothing is returned by a subcommand whose output is complete but
 // empty or zero (exit status 2).
@@ -81,7 +101,7 @@ func tokensCmd(name, use, short string, args cobra.PositionalArgs, run tokensFun
 	return &cobra.Command{
 		Use: use, Short: short, Args: args, SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, a []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), cliTimeout)
+			ctx, cancel := commandContext(cmd.Context(), name)
 			defer cancel()
 			err := runTokens(ctx, cmd, a, run)
 			if errors.Is(err, errNothing) || errors.Is(err, errNotFound) {
@@ -202,7 +222,7 @@ func openCLIEnv(ctx context.Context, cmd *cobra.Command, needPostgres bool) (*cl
 }
 
 func runMigrate(cmd *cobra.Command, _ []string) error {
-	ctx, cancel := context.WithTimeout(cmd.Context(), cliTimeout)
+	ctx, cancel := commandContext(cmd.Context(), "migrate")
 	defer cancel()
 	env, err := openCLIEnv(ctx, cmd, true)
 	if err != nil {
