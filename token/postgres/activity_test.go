@@ -41,22 +41,7 @@ func TestTouchChunkUsesIndex(t *testing.T) {
 		ips[i], agents[i] = "192.0.2.1", "Microsoft.Data.Mashup"
 		at[i] = pgtype.Timestamptz{Time: now, Valid: true}
 	}
-	rows, err := conn.Query(ctx, "EXPLAIN "+postgres.TouchSQL, ids, at, ips, agents)
-	if err != nil {
-		t.Fatalf("EXPLAIN: %v", err)
-	}
-	var plan []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, line)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("EXPLAIN: %v", err)
-	}
-	text := strings.Join(plan, "\n")
+	text := queryPlan(t, conn, "EXPLAIN "+postgres.TouchSQL, ids, at, ips, agents)
 	if !strings.Contains(text, "Index Scan") || strings.Contains(text, "Seq Scan on tokens") {
 		t.Errorf("one chunk of %d ids does not use the primary key:\n%s", n, text)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -46,6 +47,26 @@ func connect(t testing.TB, dsn string) *pgx.Conn {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
+}
+
+// querier is what queryPlan runs on: a connection or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// queryPlan runs stmt (an EXPLAIN …) with args on q and returns the plan,
+// one line per row.
+func queryPlan(t testing.TB, q querier, stmt string, args ...any) string {
+	t.Helper()
+	rows, err := q.Query(context.Background(), stmt, args...)
+	if err != nil {
+		t.Fatalf("%.40s…: %v", stmt, err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("%.40s…: %v", stmt, err)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // newToken returns a fresh token of owner, created now, expiring in 30 days.

@@ -35,23 +35,8 @@ func TestExpiringPageUsesIndex(t *testing.T) {
 	now := time.Now()
 	ts := func(t time.Time) pgtype.Timestamptz { return pgtype.Timestamptz{Time: t, Valid: true} }
 	for _, after := range []string{"", "8"} {
-		rows, err := conn.Query(ctx, "EXPLAIN "+postgres.ExpiringPageSQL,
+		text := queryPlan(t, conn, "EXPLAIN "+postgres.ExpiringPageSQL,
 			ts(now.Add(-7*24*time.Hour)), ts(now.Add(7*24*time.Hour)), after, 501)
-		if err != nil {
-			t.Fatalf("EXPLAIN: %v", err)
-		}
-		var plan []string
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, line)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatalf("EXPLAIN: %v", err)
-		}
-		text := strings.Join(plan, "\n")
 		if !strings.Contains(text, "tokens_expiring_idx") || strings.Contains(text, "Seq Scan") {
 			t.Errorf("after %q: plan does not seek tokens_expiring_idx:\n%s", after, text)
 		}

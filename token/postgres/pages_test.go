@@ -60,22 +60,7 @@ func TestPageQueriesUseIndexes(t *testing.T) {
 		}
 	}
 	for _, q := range qs {
-		rows, err := conn.Query(ctx, "EXPLAIN "+q.q, q.args...)
-		if err != nil {
-			t.Fatalf("EXPLAIN %s: %v", q.name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, line)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatalf("EXPLAIN %s: %v", q.name, err)
-		}
-		text := strings.Join(plan, "\n")
+		text := queryPlan(t, conn, "EXPLAIN "+q.q, q.args...)
 		uses := false
 		for _, idx := range strings.Split(q.index, "|") {
 			uses = uses || strings.Contains(text, idx)
